@@ -1,0 +1,126 @@
+"""fastact: fast, exact CPU kernels for neural-network activations.
+
+Forward and backward passes of ReLU, Leaky ReLU, PReLU and GELU (exact and
+tanh forms) on NumPy float32 and float64 arrays of any shape and layout,
+threaded with OpenMP and vectorised for the CPU they run on.
+
+>>> import numpy as np, fastact as fa
+>>> x = np.linspace(-2, 2, 5, dtype=np.float32)
+>>> fa.relu(x)
+array([0., 0., 0., 1., 2.], dtype=float32)
+"""
+
+import os as _os
+
+from . import _kernels
+from ._ops import (
+    gelu,
+    gelu_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    prelu,
+    prelu_backward,
+    relu,
+    relu_backward,
+)
+from ._version import __version__
+
+__all__ = [
+    "relu",
+    "relu_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "prelu",
+    "prelu_backward",
+    "gelu",
+    "gelu_backward",
+    "set_num_threads",
+    "get_num_threads",
+    "show_config",
+    "__version__",
+]
+
+
+def set_num_threads(n):
+    """Set the number of threads fastact's kernels use.
+
+    Parameters
+    ----------
+    n : int
+        A positive number of threads.  It caps fastact's OpenMP threads in
+        every Python thread and sets OpenMP's default in the calling one.
+        ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` also
+        lower the count; the smallest limit wins.
+
+    Raises
+    ------
+    TypeError
+        If n is not an integer.
+    ValueError
+        If n is less than 1.
+    """
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"n must be an integer number of threads, got {type(n).__name__}")
+    _kernels.set_num_threads(n.__index__())
+
+
+def get_num_threads():
+    """The number of threads a large call from this Python thread would use.
+
+    Returns
+    -------
+    int
+        At least 1; 1 when fastact was built without OpenMP.
+    """
+    return _kernels.get_num_threads()
+
+
+def show_config(file=None):
+    """Print (and return) how this fastact was built and what it runs with.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print; defaults to standard output.
+
+    Returns
+    -------
+    dict
+        version, compiler, openmp, threads, simd_level (in use),
+        simd_detected (the CPU's best) and simd_compiled.
+    """
+    info = _config()
+    lines = ["fastact " + info["version"]]
+    for key in ("compiler", "openmp", "threads", "simd_level", "simd_detected", "simd_compiled"):
+        value = info[key]
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(value)
+        lines.append(f"  {key + ':':15s}{value}")
+    print("\n".join(lines), file=file)
+    return info
+
+
+def _config():
+    build = _kernels.build_info()
+    return {
+        "version": __version__,
+        "compiler": build["compiler"],
+        "openmp": build["openmp"],
+        "threads": get_num_threads(),
+        "simd_level": _kernels.simd_level(),
+        "simd_detected": _kernels.detected_simd_level(),
+        "simd_compiled": list(build["simd_levels_compiled"]),
+    }
+
+
+def _apply_simd_environment():
+    """Honour FASTACT_SIMD=baseline|avx2|avx512 (a level above the CPU's is an error)."""
+    wanted = _os.environ.get("FASTACT_SIMD", "").strip().lower()
+    if wanted and wanted != "auto":
+        try:
+            _kernels.set_simd_level(wanted)
+        except ValueError as exc:
+            raise ImportError(f"FASTACT_SIMD={wanted!r}: {exc}") from None
+
+
+_apply_simd_environment()

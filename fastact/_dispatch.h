@@ -1,0 +1,192 @@
+/*
+ * fastact/_dispatch.h -- one portable build, the best loops for this CPU.
+ *
+ * The loops in _loops.h are compiled three times on x86-64 with GCC or Clang:
+ * for the baseline (SSE2), for AVX2+FMA and for AVX-512, using function
+ * target attributes, so the shipped binary needs no -march flag.  At import
+ * the Cython module asks fa_detect_level() what the CPU can run and installs
+ * the matching table; FASTACT_SIMD (read in Python) can force a lower level.
+ * Other compilers and architectures get the baseline table only.
+ *
+ * Also here: thin OpenMP shims, so the Cython code builds with or without
+ * OpenMP.
+ */
+#ifndef FASTACT_DISPATCH_H
+#define FASTACT_DISPATCH_H
+
+#include <stddef.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "_simd.h"
+
+typedef ptrdiff_t fa_index;
+
+enum { FA_LEVEL_BASELINE = 0, FA_LEVEL_AVX2 = 1, FA_LEVEL_AVX512 = 2, FA_NUM_LEVELS = 3 };
+enum { FA_RELU = 0, FA_LEAKY_RELU = 1, FA_GELU = 2, FA_GELU_TANH = 3, FA_NUM_OPS = 4 };
+
+typedef void (*fa_unary_f32)(const float *, float *, fa_index, double);
+typedef void (*fa_unary_f64)(const double *, double *, fa_index, double);
+typedef void (*fa_binary_f32)(const float *, const float *, float *, fa_index, double);
+typedef void (*fa_binary_f64)(const double *, const double *, double *, fa_index, double);
+typedef void (*fa_prelu_vector_f32)(const float *, const float *, float *, fa_index);
+typedef void (*fa_prelu_vector_f64)(const double *, const double *, double *, fa_index);
+typedef void (*fa_prelu_vector_backward_f32)(const float *, const float *, const float *, float *,
+                                             double *, fa_index);
+typedef void (*fa_prelu_vector_backward_f64)(const double *, const double *, const double *,
+                                             double *, double *, fa_index);
+typedef double (*fa_prelu_run_backward_f32)(const float *, const float *, double, float *, fa_index);
+typedef double (*fa_prelu_run_backward_f64)(const double *, const double *, double, double *,
+                                            fa_index);
+
+/* Every loop of one instruction-set level.  Forward and backward are indexed
+ * by the FA_RELU.. enum above. */
+typedef struct {
+    const char *name;
+    fa_unary_f32 forward_f32[FA_NUM_OPS];
+    fa_unary_f64 forward_f64[FA_NUM_OPS];
+    fa_binary_f32 backward_f32[FA_NUM_OPS];
+    fa_binary_f64 backward_f64[FA_NUM_OPS];
+    fa_prelu_vector_f32 prelu_vector_f32;
+    fa_prelu_vector_f64 prelu_vector_f64;
+    fa_prelu_vector_backward_f32 prelu_vector_backward_f32;
+    fa_prelu_vector_backward_f64 prelu_vector_backward_f64;
+    fa_prelu_run_backward_f32 prelu_run_backward_f32;
+    fa_prelu_run_backward_f64 prelu_run_backward_f64;
+} fa_table;
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define FA_HAVE_X86_LEVELS 1
+#else
+#define FA_HAVE_X86_LEVELS 0
+#endif
+
+/* ---- instantiate the loops ----------------------------------------------- */
+
+#define FA_ISA base
+#define FA_TARGET
+#define FA_T float
+#define FA_TS f32
+#include "_loops.h"
+#undef FA_T
+#undef FA_TS
+#define FA_T double
+#define FA_TS f64
+#include "_loops.h"
+#undef FA_T
+#undef FA_TS
+#undef FA_ISA
+#undef FA_TARGET
+
+#if FA_HAVE_X86_LEVELS
+#define FA_ISA avx2
+#define FA_TARGET __attribute__((target("avx2,fma")))
+#define FA_T float
+#define FA_TS f32
+#include "_loops.h"
+#undef FA_T
+#undef FA_TS
+#define FA_T double
+#define FA_TS f64
+#include "_loops.h"
+#undef FA_T
+#undef FA_TS
+#undef FA_ISA
+#undef FA_TARGET
+
+#define FA_ISA avx512
+#define FA_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512")))
+#define FA_T float
+#define FA_TS f32
+#include "_loops.h"
+#undef FA_T
+#undef FA_TS
+#define FA_T double
+#define FA_TS f64
+#include "_loops.h"
+#undef FA_T
+#undef FA_TS
+#undef FA_ISA
+#undef FA_TARGET
+#endif
+
+#define FA_TABLE(isa)                                                                            \
+    {                                                                                            \
+        #isa,                                                                                    \
+        {fa_relu_f32_##isa, fa_leaky_relu_f32_##isa, fa_gelu_f32_##isa, fa_gelu_tanh_f32_##isa}, \
+        {fa_relu_f64_##isa, fa_leaky_relu_f64_##isa, fa_gelu_f64_##isa, fa_gelu_tanh_f64_##isa}, \
+        {fa_relu_backward_f32_##isa, fa_leaky_relu_backward_f32_##isa,                           \
+         fa_gelu_backward_f32_##isa, fa_gelu_tanh_backward_f32_##isa},                           \
+        {fa_relu_backward_f64_##isa, fa_leaky_relu_backward_f64_##isa,                           \
+         fa_gelu_backward_f64_##isa, fa_gelu_tanh_backward_f64_##isa},                           \
+        fa_prelu_vector_f32_##isa, fa_prelu_vector_f64_##isa,                                    \
+        fa_prelu_vector_backward_f32_##isa, fa_prelu_vector_backward_f64_##isa,                  \
+        fa_prelu_run_backward_f32_##isa, fa_prelu_run_backward_f64_##isa,                        \
+    }
+
+static const fa_table fa_tables[FA_NUM_LEVELS] = {
+    FA_TABLE(base),
+#if FA_HAVE_X86_LEVELS
+    FA_TABLE(avx2),
+    FA_TABLE(avx512),
+#else
+    FA_TABLE(base),
+    FA_TABLE(base),
+#endif
+};
+
+/* The highest level this CPU (and its OS, for the wider registers) can run. */
+static int fa_detect_level(void)
+{
+#if FA_HAVE_X86_LEVELS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return FA_LEVEL_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return FA_LEVEL_AVX2;
+#endif
+    return FA_LEVEL_BASELINE;
+}
+
+static int fa_levels_compiled(void) { return FA_HAVE_X86_LEVELS ? FA_NUM_LEVELS : 1; }
+
+static const fa_table *fa_table_for(int level)
+{
+    if (level < 0 || level >= FA_NUM_LEVELS)
+        level = FA_LEVEL_BASELINE;
+    return &fa_tables[level];
+}
+
+/* ---- OpenMP shims --------------------------------------------------------- */
+
+static int fa_omp_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static void fa_omp_set_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static int fa_omp_in_parallel(void)
+{
+#ifdef _OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}
+
+#endif /* FASTACT_DISPATCH_H */

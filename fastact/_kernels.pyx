@@ -1,0 +1,428 @@
+# cython: language_level=3
+"""Compiled kernels of fastact: threaded drivers around the C loops.
+
+Every function here takes 1-D C-contiguous arrays of one dtype and trusts
+its caller (fastact._ops) to have validated them: shapes agree, lengths
+are non-zero, out is writable.  The GIL is released for the whole call.
+
+Threading: work is split into at most one contiguous slice per thread with
+OpenMP ``prange``, and only when every thread gets at least a grain of
+elements (below that a parallel region costs more than it saves).
+Elementwise results do not depend on the split.  The PReLU weight gradient
+is reduced in blocks whose size does not depend on the thread count, then
+combined in a fixed order, so it is also identical for any thread count.
+"""
+
+from cython.parallel cimport prange, parallel
+from libc.stdlib cimport malloc, calloc, free
+
+cdef extern from "_dispatch.h" nogil:
+    ctypedef Py_ssize_t fa_index
+    ctypedef void (*fa_unary_f32)(const float *, float *, fa_index, double)
+    ctypedef void (*fa_unary_f64)(const double *, double *, fa_index, double)
+    ctypedef void (*fa_binary_f32)(const float *, const float *, float *, fa_index, double)
+    ctypedef void (*fa_binary_f64)(const double *, const double *, double *, fa_index, double)
+    ctypedef void (*fa_prelu_vector_f32)(const float *, const float *, float *, fa_index)
+    ctypedef void (*fa_prelu_vector_f64)(const double *, const double *, double *, fa_index)
+    ctypedef void (*fa_prelu_vector_backward_f32)(const float *, const float *, const float *,
+                                                  float *, double *, fa_index)
+    ctypedef void (*fa_prelu_vector_backward_f64)(const double *, const double *, const double *,
+                                                  double *, double *, fa_index)
+    ctypedef double (*fa_prelu_run_backward_f32)(const float *, const float *, double, float *,
+                                                 fa_index)
+    ctypedef double (*fa_prelu_run_backward_f64)(const double *, const double *, double, double *,
+                                                 fa_index)
+    ctypedef struct fa_table:
+        const char *name
+        fa_unary_f32 forward_f32[4]
+        fa_unary_f64 forward_f64[4]
+        fa_binary_f32 backward_f32[4]
+        fa_binary_f64 backward_f64[4]
+        fa_prelu_vector_f32 prelu_vector_f32
+        fa_prelu_vector_f64 prelu_vector_f64
+        fa_prelu_vector_backward_f32 prelu_vector_backward_f32
+        fa_prelu_vector_backward_f64 prelu_vector_backward_f64
+        fa_prelu_run_backward_f32 prelu_run_backward_f32
+        fa_prelu_run_backward_f64 prelu_run_backward_f64
+
+    enum:
+        FA_LEVEL_BASELINE
+        FA_LEVEL_AVX2
+        FA_LEVEL_AVX512
+        FA_NUM_LEVELS
+        FA_RELU
+        FA_LEAKY_RELU
+        FA_GELU
+        FA_GELU_TANH
+
+    int fa_detect_level()
+    int fa_levels_compiled()
+    const fa_table *fa_table_for(int level)
+    int fa_omp_max_threads()
+    void fa_omp_set_threads(int n)
+    int fa_omp_in_parallel()
+
+cdef extern from *:
+    """
+    #ifndef FASTACT_BUILT_WITH_OPENMP
+    #define FASTACT_BUILT_WITH_OPENMP 0
+    #endif
+    #ifndef FASTACT_COMPILER
+    #define FASTACT_COMPILER "unknown"
+    #endif
+    """
+    int FASTACT_BUILT_WITH_OPENMP
+    const char *FASTACT_COMPILER
+
+ctypedef fused floating:
+    float
+    double
+
+# Operation codes shared with fastact._ops (they index the loop tables).
+RELU = FA_RELU
+LEAKY_RELU = FA_LEAKY_RELU
+GELU = FA_GELU
+GELU_TANH = FA_GELU_TANH
+
+LEVEL_NAMES = ("baseline", "avx2", "avx512")
+
+# Minimum elements per thread before a second thread is worth waking.
+# ReLU-like loops move memory at ~0.1 ns/element; GELU costs ~10x more.
+cdef fa_index GRAIN_CHEAP = 1 << 15
+cdef fa_index GRAIN_GELU = 1 << 12
+# Block of the PReLU weight-gradient reduction (elements): fixed, so the
+# reduction order never depends on the number of threads.
+cdef fa_index REDUCE_BLOCK = 1 << 14
+
+cdef const fa_table *_table = fa_table_for(fa_detect_level())
+cdef int _level = fa_detect_level()
+cdef int _thread_cap = 0   # 0: not set by set_num_threads, follow OpenMP
+
+
+# ---------------------------------------------------------------- threads --
+
+cdef inline int _threads_for(fa_index n, fa_index grain) noexcept nogil:
+    """How many threads a call on n elements should use."""
+    cdef int nt = fa_omp_max_threads()
+    if _thread_cap > 0 and _thread_cap < nt:
+        nt = _thread_cap
+    if fa_omp_in_parallel():
+        return 1
+    if n < 2 * grain:
+        return 1
+    if n // grain < nt:
+        nt = <int>(n // grain)
+    return nt if nt > 1 else 1
+
+
+def set_num_threads(int n):
+    """Cap the number of OpenMP threads fastact uses (see fastact.set_num_threads)."""
+    global _thread_cap
+    if n < 1:
+        raise ValueError(f"n must be a positive number of threads, got {n}")
+    _thread_cap = n
+    fa_omp_set_threads(n)
+
+
+def get_num_threads():
+    """The number of threads a large call from this Python thread would use."""
+    cdef int nt = fa_omp_max_threads()
+    if _thread_cap > 0 and _thread_cap < nt:
+        nt = _thread_cap
+    return nt
+
+
+# ------------------------------------------------------------ SIMD levels --
+
+def detected_simd_level():
+    """Name of the highest instruction-set level this CPU supports."""
+    return LEVEL_NAMES[fa_detect_level()]
+
+
+def simd_level():
+    """Name of the instruction-set level whose loops are in use."""
+    return LEVEL_NAMES[_level]
+
+
+def compiled_simd_levels():
+    """Names of the levels compiled into this build."""
+    return LEVEL_NAMES[:fa_levels_compiled()]
+
+
+def set_simd_level(str name):
+    """Use the loops of level ``name`` (not above what the CPU supports).
+
+    Returns the previous level's name.  Used by FASTACT_SIMD and the tests.
+    """
+    global _table, _level
+    if name not in LEVEL_NAMES:
+        raise ValueError(f"SIMD level must be one of {LEVEL_NAMES}, got {name!r}")
+    cdef int wanted = LEVEL_NAMES.index(name)
+    if wanted >= fa_levels_compiled() or wanted > fa_detect_level():
+        raise ValueError(
+            f"SIMD level {name!r} is not available here: this build and CPU "
+            f"support up to {LEVEL_NAMES[min(fa_detect_level(), fa_levels_compiled() - 1)]!r}"
+        )
+    previous = LEVEL_NAMES[_level]
+    _level = wanted
+    _table = fa_table_for(wanted)
+    return previous
+
+
+def build_info():
+    """What this build was compiled with: a dict for show_config()."""
+    return {
+        "openmp": bool(FASTACT_BUILT_WITH_OPENMP),
+        "compiler": FASTACT_COMPILER.decode("utf-8", "replace"),
+        "simd_levels_compiled": compiled_simd_levels(),
+    }
+
+
+# -------------------------------------------------- elementwise drivers --
+
+cdef void _forward(int op, const floating *x, floating *out, fa_index n, double param,
+                   int nt) noexcept nogil:
+    cdef fa_unary_f32 f32
+    cdef fa_unary_f64 f64
+    cdef fa_index part, start, stop
+    cdef int t
+    if floating is float:
+        f32 = _table.forward_f32[op]
+    else:
+        f64 = _table.forward_f64[op]
+    if nt <= 1:
+        if floating is float:
+            f32(x, out, n, param)
+        else:
+            f64(x, out, n, param)
+        return
+    # One contiguous slice per thread, rounded to 64 elements (a cache line
+    # of doubles) so no two threads write to the same line.
+    part = ((n + nt - 1) // nt + 63) // 64 * 64
+    for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        start = t * part
+        stop = start + part
+        if stop > n:
+            stop = n
+        if start < stop:
+            if floating is float:
+                f32(x + start, out + start, stop - start, param)
+            else:
+                f64(x + start, out + start, stop - start, param)
+
+
+cdef void _backward(int op, const floating *g, const floating *x, floating *out, fa_index n,
+                    double param, int nt) noexcept nogil:
+    cdef fa_binary_f32 f32
+    cdef fa_binary_f64 f64
+    cdef fa_index part, start, stop
+    cdef int t
+    if floating is float:
+        f32 = _table.backward_f32[op]
+    else:
+        f64 = _table.backward_f64[op]
+    if nt <= 1:
+        if floating is float:
+            f32(g, x, out, n, param)
+        else:
+            f64(g, x, out, n, param)
+        return
+    part = ((n + nt - 1) // nt + 63) // 64 * 64
+    for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        start = t * part
+        stop = start + part
+        if stop > n:
+            stop = n
+        if start < stop:
+            if floating is float:
+                f32(g + start, x + start, out + start, stop - start, param)
+            else:
+                f64(g + start, x + start, out + start, stop - start, param)
+
+
+cdef inline fa_index _grain(int op) noexcept nogil:
+    return GRAIN_GELU if op == FA_GELU or op == FA_GELU_TANH else GRAIN_CHEAP
+
+
+def forward(int op, const floating[::1] x not None, floating[::1] out not None,
+            double param=0.0):
+    """out = activation op of x (param: the negative slope of LEAKY_RELU)."""
+    cdef fa_index n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        _forward(op, &x[0], &out[0], n, param, _threads_for(n, _grain(op)))
+
+
+def backward(int op, const floating[::1] grad_output not None,
+             const floating[::1] x not None, floating[::1] out not None,
+             double param=0.0):
+    """out = grad_output * derivative of activation op at x."""
+    cdef fa_index n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        _backward(op, &grad_output[0], &x[0], &out[0], n, param,
+                  _threads_for(n, _grain(op)))
+
+
+# --------------------------------------------------------------- PReLU --
+#
+# The caller views x as (outer, channels, inner) in memory order, with the
+# weight indexed by the middle axis.  inner == 1 (channels last) uses the
+# per-element-slope loops over whole rows; inner > 1 runs the one-slope loops
+# over each run of `inner` elements.
+
+
+def prelu_forward(const floating[::1] x not None, const floating[::1] weight not None,
+                  floating[::1] out not None, fa_index outer, fa_index channels,
+                  fa_index inner):
+    """PReLU forward with x viewed as (outer, channels, inner)."""
+    cdef fa_index n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if inner == 1:
+            _prelu_rows(&x[0], &weight[0], &out[0], outer, channels,
+                        _threads_for(n, GRAIN_CHEAP))
+        else:
+            _prelu_runs(&x[0], &weight[0], &out[0], outer * channels, channels, inner,
+                        _threads_for(n, GRAIN_CHEAP))
+
+
+cdef void _prelu_rows(const floating *x, const floating *w, floating *out, fa_index rows,
+                      fa_index channels, int nt) noexcept nogil:
+    cdef fa_index r
+    if nt <= 1:
+        for r in range(rows):
+            _prelu_row(x + r * channels, w, out + r * channels, channels)
+    else:
+        for r in prange(rows, num_threads=nt, schedule="static"):
+            _prelu_row(x + r * channels, w, out + r * channels, channels)
+
+
+cdef inline void _prelu_row(const floating *x, const floating *w, floating *out,
+                            fa_index n) noexcept nogil:
+    if floating is float:
+        _table.prelu_vector_f32(x, w, out, n)
+    else:
+        _table.prelu_vector_f64(x, w, out, n)
+
+
+cdef void _prelu_runs(const floating *x, const floating *w, floating *out, fa_index runs,
+                      fa_index channels, fa_index inner, int nt) noexcept nogil:
+    cdef fa_index r
+    if nt <= 1:
+        for r in range(runs):
+            _forward(FA_LEAKY_RELU, x + r * inner, out + r * inner, inner,
+                     <double>w[r % channels], 1)
+    elif runs >= nt:
+        for r in prange(runs, num_threads=nt, schedule="static"):
+            _forward(FA_LEAKY_RELU, x + r * inner, out + r * inner, inner,
+                     <double>w[r % channels], 1)
+    else:
+        # Few long runs (for example a handful of channels): split each run.
+        for r in range(runs):
+            _forward(FA_LEAKY_RELU, x + r * inner, out + r * inner, inner,
+                     <double>w[r % channels], nt)
+
+
+def prelu_backward(const floating[::1] grad_output not None, const floating[::1] x not None,
+                   const floating[::1] weight not None, floating[::1] grad_input not None,
+                   double[::1] grad_weight not None, fa_index outer, fa_index channels,
+                   fa_index inner):
+    """PReLU backward: writes grad_input and sums grad_weight (float64).
+
+    grad_weight[c] = sum of grad_output * x over the elements of channel c
+    where x <= 0, accumulated in float64 in blocks of fixed size.
+    """
+    cdef fa_index n = x.shape[0]
+    cdef fa_index c
+    cdef int status
+    for c in range(channels):
+        grad_weight[c] = 0.0
+    if n == 0:
+        return
+    with nogil:
+        if inner == 1:
+            status = _prelu_backward_rows(&grad_output[0], &x[0], &weight[0], &grad_input[0],
+                                          &grad_weight[0], outer, channels,
+                                          _threads_for(n, GRAIN_CHEAP))
+        else:
+            status = _prelu_backward_runs(&grad_output[0], &x[0], &weight[0], &grad_input[0],
+                                          &grad_weight[0], outer * channels, channels, inner,
+                                          _threads_for(n, GRAIN_CHEAP))
+    if status != 0:
+        raise MemoryError("fastact.prelu_backward: could not allocate the reduction buffer")
+
+
+cdef int _prelu_backward_rows(const floating *g, const floating *x, const floating *w,
+                              floating *gin, double *gw, fa_index rows, fa_index channels,
+                              int nt) noexcept nogil:
+    """Channels last: each block of whole rows sums into its own partial vector."""
+    cdef fa_index rows_per_block = (REDUCE_BLOCK + channels - 1) // channels
+    cdef fa_index blocks = (rows + rows_per_block - 1) // rows_per_block
+    cdef fa_index b, r, c, first, last
+    cdef double *partial
+    if blocks == 1:
+        for r in range(rows):
+            _prelu_row_backward(g + r * channels, x + r * channels, w, gin + r * channels,
+                                gw, channels)
+        return 0
+    partial = <double *>calloc(blocks * channels, sizeof(double))
+    if partial == NULL:
+        return -1
+    for b in prange(blocks, num_threads=nt, schedule="static"):
+        first = b * rows_per_block
+        last = first + rows_per_block
+        if last > rows:
+            last = rows
+        for r in range(first, last):
+            _prelu_row_backward(g + r * channels, x + r * channels, w, gin + r * channels,
+                                partial + b * channels, channels)
+    for b in range(blocks):
+        for c in range(channels):
+            gw[c] += partial[b * channels + c]
+    free(partial)
+    return 0
+
+
+cdef inline void _prelu_row_backward(const floating *g, const floating *x, const floating *w,
+                                     floating *gin, double *acc, fa_index n) noexcept nogil:
+    if floating is float:
+        _table.prelu_vector_backward_f32(g, x, w, gin, acc, n)
+    else:
+        _table.prelu_vector_backward_f64(g, x, w, gin, acc, n)
+
+
+cdef int _prelu_backward_runs(const floating *g, const floating *x, const floating *w,
+                              floating *gin, double *gw, fa_index runs, fa_index channels,
+                              fa_index inner, int nt) noexcept nogil:
+    """Runs of one slope: each fixed-size piece of a run sums into one partial."""
+    cdef fa_index pieces_per_run = (inner + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+    cdef fa_index items = runs * pieces_per_run
+    cdef fa_index item, r, start, stop
+    cdef double *partial = <double *>malloc(items * sizeof(double))
+    if partial == NULL:
+        return -1
+    for item in prange(items, num_threads=nt, schedule="static"):
+        r = item // pieces_per_run
+        start = (item % pieces_per_run) * REDUCE_BLOCK
+        stop = start + REDUCE_BLOCK
+        if stop > inner:
+            stop = inner
+        partial[item] = _prelu_piece_backward(g + r * inner + start, x + r * inner + start,
+                                              <double>w[r % channels],
+                                              gin + r * inner + start, stop - start)
+    for item in range(items):
+        gw[(item // pieces_per_run) % channels] += partial[item]
+    free(partial)
+    return 0
+
+
+cdef inline double _prelu_piece_backward(const floating *g, const floating *x, double slope,
+                                         floating *gin, fa_index n) noexcept nogil:
+    if floating is float:
+        return _table.prelu_run_backward_f32(g, x, slope, gin, n)
+    else:
+        return _table.prelu_run_backward_f64(g, x, slope, gin, n)

@@ -1,0 +1,152 @@
+/*
+ * fastact/_loops.h -- the contiguous inner loops, written once and compiled
+ * once per (element type, instruction-set level).
+ *
+ * This file is deliberately included several times by _dispatch.h, each time
+ * with these macros defined:
+ *   FA_T       element type (float or double)
+ *   FA_TS      its suffix (f32 or f64), used to pick the element maths
+ *   FA_ISA     the instruction-set suffix (base, avx2, avx512)
+ *   FA_TARGET  a function attribute selecting that instruction set (may be empty)
+ *
+ * The loops are plain C that GCC and Clang vectorise at -O3 with
+ * -fno-trapping-math; the per-element maths lives in _simd.h.  Comparisons are
+ * written so that NaN inputs give NaN outputs (a NaN fails both "x > 0" and
+ * "x <= 0").  No restrict qualifiers: out may be the very same buffer as an
+ * input (in-place use), and the compilers version the loops for that.
+ */
+
+#define FA_CAT3_(a, b, c) a##_##b##_##c
+#define FA_CAT3(a, b, c) FA_CAT3_(a, b, c)
+#define FA_CAT2_(a, b) a##_##b
+#define FA_CAT2(a, b) FA_CAT2_(a, b)
+#define FA_LOOP(name) FA_CAT3(name, FA_TS, FA_ISA)
+#define FA_MATH(name) FA_CAT2(name, FA_TS)
+
+/* ---- unary loops: out[i] = f(x[i]; param) -------------------------------- */
+
+FA_TARGET static void FA_LOOP(fa_relu)(const FA_T *x, FA_T *out, fa_index n, double param)
+{
+    (void)param;
+    for (fa_index i = 0; i < n; i++) {
+        FA_T v = x[i];
+        out[i] = v <= (FA_T)0 ? (FA_T)0 : v;
+    }
+}
+
+FA_TARGET static void FA_LOOP(fa_leaky_relu)(const FA_T *x, FA_T *out, fa_index n, double param)
+{
+    const FA_T slope = (FA_T)param;
+    for (fa_index i = 0; i < n; i++) {
+        FA_T v = x[i];
+        out[i] = v > (FA_T)0 ? v : v * slope;
+    }
+}
+
+FA_TARGET static void FA_LOOP(fa_gelu)(const FA_T *x, FA_T *out, fa_index n, double param)
+{
+    (void)param;
+    for (fa_index i = 0; i < n; i++)
+        out[i] = FA_MATH(fa_gelu)(x[i]);
+}
+
+FA_TARGET static void FA_LOOP(fa_gelu_tanh)(const FA_T *x, FA_T *out, fa_index n, double param)
+{
+    (void)param;
+    for (fa_index i = 0; i < n; i++)
+        out[i] = FA_MATH(fa_gelu_tanh)(x[i]);
+}
+
+/* ---- backward loops: out[i] = g[i] * f'(x[i]; param) ---------------------- */
+
+FA_TARGET static void FA_LOOP(fa_relu_backward)(const FA_T *g, const FA_T *x, FA_T *out,
+                                                fa_index n, double param)
+{
+    (void)param;
+    for (fa_index i = 0; i < n; i++) {
+        FA_T v = x[i];
+        out[i] = v > (FA_T)0 ? g[i] : (v <= (FA_T)0 ? (FA_T)0 : v);
+    }
+}
+
+FA_TARGET static void FA_LOOP(fa_leaky_relu_backward)(const FA_T *g, const FA_T *x, FA_T *out,
+                                                      fa_index n, double param)
+{
+    const FA_T slope = (FA_T)param;
+    for (fa_index i = 0; i < n; i++) {
+        FA_T v = x[i];
+        out[i] = v > (FA_T)0 ? g[i] : (v <= (FA_T)0 ? g[i] * slope : v);
+    }
+}
+
+FA_TARGET static void FA_LOOP(fa_gelu_backward)(const FA_T *g, const FA_T *x, FA_T *out,
+                                                fa_index n, double param)
+{
+    (void)param;
+    for (fa_index i = 0; i < n; i++)
+        out[i] = g[i] * FA_MATH(fa_gelu_grad)(x[i]);
+}
+
+FA_TARGET static void FA_LOOP(fa_gelu_tanh_backward)(const FA_T *g, const FA_T *x, FA_T *out,
+                                                     fa_index n, double param)
+{
+    (void)param;
+    for (fa_index i = 0; i < n; i++)
+        out[i] = g[i] * FA_MATH(fa_gelu_tanh_grad)(x[i]);
+}
+
+/* ---- PReLU with one slope per element of a row (channels on the last axis) - */
+
+FA_TARGET static void FA_LOOP(fa_prelu_vector)(const FA_T *x, const FA_T *w, FA_T *out, fa_index n)
+{
+    for (fa_index i = 0; i < n; i++) {
+        FA_T v = x[i];
+        out[i] = v > (FA_T)0 ? v : v * w[i];
+    }
+}
+
+/* grad_input for one row, and grad_weight terms added into acc[i] (double). */
+FA_TARGET static void FA_LOOP(fa_prelu_vector_backward)(const FA_T *g, const FA_T *x, const FA_T *w,
+                                                        FA_T *grad_input, double *acc, fa_index n)
+{
+    for (fa_index i = 0; i < n; i++) {
+        FA_T v = x[i];
+        FA_T gi = g[i];
+        grad_input[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? gi * w[i] : v);
+        acc[i] += v > (FA_T)0 ? 0.0 : (double)v * (double)gi;
+    }
+}
+
+/*
+ * grad_input for a run that shares one slope, returning the sum of the
+ * grad_weight terms.  FA_LANES partial sums in a fixed order keep the result
+ * independent of how the caller splits the work, and let the compiler use
+ * vector registers without reassociating (which it may not do by itself).
+ */
+#define FA_LANES 8
+FA_TARGET static double FA_LOOP(fa_prelu_run_backward)(const FA_T *g, const FA_T *x, double param,
+                                                       FA_T *grad_input, fa_index n)
+{
+    const FA_T slope = (FA_T)param;
+    double lane[FA_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+    fa_index i = 0;
+    for (; i + FA_LANES <= n; i += FA_LANES) {
+        for (int k = 0; k < FA_LANES; k++) {
+            FA_T v = x[i + k];
+            FA_T gi = g[i + k];
+            grad_input[i + k] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? gi * slope : v);
+            lane[k] += v > (FA_T)0 ? 0.0 : (double)v * (double)gi;
+        }
+    }
+    for (int k = 0; i < n; i++, k++) {
+        FA_T v = x[i];
+        FA_T gi = g[i];
+        grad_input[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? gi * slope : v);
+        lane[k] += v > (FA_T)0 ? 0.0 : (double)v * (double)gi;
+    }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+#undef FA_LANES
+#undef FA_LOOP
+#undef FA_MATH

@@ -1,0 +1,452 @@
+# cython: language_level=3
+"""Validation and dispatch: the public activation functions of fastact.
+
+This module turns whatever the user passed into 1-D contiguous arrays for
+fastact._kernels and back.  It is compiled (plain Python semantics through
+Cython) because its common path -- a contiguous float array, with or without
+out= -- runs on every call and must cost well under a microsecond.
+
+Rules enforced here, documented in the public docstrings:
+
+* x may be anything np.asarray accepts; its dtype must be float32 or float64
+  (non-native byte order is converted).  Integer, bool, complex: TypeError.
+* Further *arrays* (grad_output, weight) must have x's dtype: fastact never
+  converts silently between float precisions.  Python scalars and sequences
+  are converted to x's dtype.
+* out must be an ndarray of x's shape and dtype, writable; it may be x.
+* Inputs are never modified unless they are out.  If out overlaps an input
+  without being that very array, the input is copied first.
+"""
+
+import operator
+
+import numpy as np
+
+from . import _kernels
+
+cdef object _F32 = np.dtype(np.float32)
+cdef object _F64 = np.dtype(np.float64)
+cdef object _ndarray = np.ndarray
+cdef object _may_share_memory = np.may_share_memory
+
+cdef int _RELU = _kernels.RELU
+cdef int _LEAKY_RELU = _kernels.LEAKY_RELU
+cdef int _GELU = _kernels.GELU
+cdef int _GELU_TANH = _kernels.GELU_TANH
+
+cdef object _forward = _kernels.forward
+cdef object _backward = _kernels.backward
+
+
+# ------------------------------------------------------------ validation --
+
+cdef object _as_float_array(object value, str name):
+    """value as an ndarray of native float32 or float64, or a TypeError."""
+    cdef object arr, dtype
+    if type(value) is _ndarray:
+        arr = value
+    elif value is None:
+        raise TypeError(f"{name} must be a float32 or float64 array, got None")
+    else:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} must be convertible to a float32 or float64 array ({exc})"
+            ) from None
+    dtype = arr.dtype
+    if dtype is _F32 or dtype is _F64:
+        return arr
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        if dtype.isnative:
+            return arr
+        return arr.astype(dtype.newbyteorder("="))
+    raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
+
+
+cdef object _as_companion(object value, str name, object dtype):
+    """An array argument that must share x's dtype (see the module rules)."""
+    cdef object arr
+    if isinstance(value, _ndarray):
+        arr = _as_float_array(value, name)
+        if arr.dtype != dtype:
+            raise TypeError(
+                f"{name} has dtype {arr.dtype} but x has dtype {dtype}: pass them in "
+                f"one dtype (fastact does not convert between float precisions)"
+            )
+        return arr
+    arr = _as_float_array(value, name)
+    return arr.astype(dtype, copy=False)
+
+
+cdef void _check_same_shape(object arr, str name, object x) except *:
+    if arr.shape != x.shape:
+        raise ValueError(f"{name} must have the shape of x {x.shape}, got {arr.shape}")
+
+
+cdef double _as_slope(object value, str name) except? -1.0:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+cdef bint _is_tanh(object approximate) except -1:
+    if approximate == "none":
+        return False
+    if approximate == "tanh":
+        return True
+    raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+# ------------------------------------------------------------------ layout --
+
+cdef class _Target:
+    """Where a kernel writes: the flat view, and the array handed back."""
+    cdef public object result     # what the function returns
+    cdef public object flat       # 1-D contiguous view the kernel writes into
+    cdef public object order      # memory order of flat: "C" or "F"
+    cdef public object scratch    # C-ordered buffer when out is not contiguous
+
+    cdef object finish(self):
+        if self.scratch is not None:
+            self.result[...] = self.scratch
+        return self.result
+
+
+cdef _Target _target(object out, object x):
+    """Prepare the output for an elementwise result shaped like x."""
+    cdef _Target t = _Target.__new__(_Target)
+    cdef object flags
+    if out is None:
+        flags = x.flags
+        t.order = "F" if (flags.f_contiguous and not flags.c_contiguous) else "C"
+        t.result = np.empty(x.shape, x.dtype, order=t.order)
+        t.flat = t.result.ravel(t.order)
+        t.scratch = None
+        return t
+    if not isinstance(out, _ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != x.dtype:
+        raise TypeError(f"out must have dtype {x.dtype} (the dtype of x), got {out.dtype}")
+    if out.shape != x.shape:
+        raise ValueError(f"out must have the shape of x {x.shape}, got {out.shape}")
+    flags = out.flags
+    if not flags.writeable:
+        raise ValueError("out is read-only: pass a writable array")
+    t.result = out
+    if flags.c_contiguous:
+        t.order = "C"
+        t.scratch = None
+        t.flat = out.ravel("C")
+    elif flags.f_contiguous:
+        t.order = "F"
+        t.scratch = None
+        t.flat = out.ravel("F")
+    else:
+        t.order = "C"
+        t.scratch = np.empty(x.shape, x.dtype)
+        t.flat = t.scratch.ravel("C")
+    return t
+
+
+cdef object _flat_input(object arr, _Target t, object out):
+    """arr as a 1-D contiguous array in t's order, safe to read while writing t."""
+    if out is not None and arr is not out and t.scratch is None and _may_share_memory(arr, out):
+        arr = arr.copy(order=t.order)
+    return arr.ravel(t.order)
+
+
+# ------------------------------------------------------------- drivers --
+
+cdef object _unary(int op, object x, object out, double param):
+    cdef _Target t = _target(out, x)
+    _forward(op, _flat_input(x, t, out), t.flat, param)
+    return t.finish()
+
+
+cdef object _binary(int op, object grad_output, object x, object out, double param):
+    cdef _Target t = _target(out, x)
+    _backward(op, _flat_input(grad_output, t, out), _flat_input(x, t, out), t.flat, param)
+    return t.finish()
+
+
+# ------------------------------------------------------------ public API --
+
+def relu(x, out=None):
+    """Rectified linear unit, ``max(x, 0)``, elementwise.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input of any shape and memory layout.
+    out : ndarray, optional
+        Array to write the result into: x's shape and dtype, writable.
+        May be ``x`` itself for in-place use.
+
+    Returns
+    -------
+    ndarray
+        ``out`` if given, else a new array of x's shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        If x is not a float32/float64 array, or out has the wrong dtype.
+    ValueError
+        If out has the wrong shape or is read-only.
+
+    Notes
+    -----
+    NaN propagates; ``relu(-0.0)`` is ``+0.0``.
+    """
+    x = _as_float_array(x, "x")
+    return _unary(_RELU, x, out, 0.0)
+
+
+def relu_backward(grad_output, x, out=None):
+    """Gradient of :func:`relu`: ``grad_output`` where ``x > 0``, else 0.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to relu's output; x's shape and dtype.
+    x : array_like of float32 or float64
+        The input relu was applied to.
+    out : ndarray, optional
+        Where to write the gradient with respect to x (may be grad_output or x).
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to x.
+
+    Notes
+    -----
+    The derivative at ``x == 0`` is taken as 0 (as PyTorch does); where x is
+    NaN the result is NaN.
+    """
+    x = _as_float_array(x, "x")
+    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
+    _check_same_shape(grad_output, "grad_output", x)
+    return _binary(_RELU, grad_output, x, out, 0.0)
+
+
+def leaky_relu(x, negative_slope=0.01, out=None):
+    """Leaky ReLU: ``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input of any shape and memory layout.
+    negative_slope : float, default 0.01
+        Slope for ``x <= 0``; rounded to x's dtype before use, as in PyTorch.
+    out : ndarray, optional
+        Array to write the result into (may be ``x``).
+
+    Returns
+    -------
+    ndarray
+        ``out`` if given, else a new array of x's shape and dtype.
+    """
+    x = _as_float_array(x, "x")
+    return _unary(_LEAKY_RELU, x, out, _as_slope(negative_slope, "negative_slope"))
+
+
+def leaky_relu_backward(grad_output, x, negative_slope=0.01, out=None):
+    """Gradient of :func:`leaky_relu`.
+
+    ``grad_output`` where ``x > 0``, else ``negative_slope * grad_output``
+    (the slope applies at ``x == 0``, as in PyTorch).
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient with respect to the output; x's shape and dtype.
+    x : array_like of float32 or float64
+        The forward input.
+    negative_slope : float, default 0.01
+        The slope used in the forward pass.
+    out : ndarray, optional
+        Where to write the gradient (may be grad_output or x).
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to x.
+    """
+    x = _as_float_array(x, "x")
+    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
+    _check_same_shape(grad_output, "grad_output", x)
+    return _binary(_LEAKY_RELU, grad_output, x, out,
+                   _as_slope(negative_slope, "negative_slope"))
+
+
+def gelu(x, approximate="none", out=None):
+    """Gaussian error linear unit, ``x * Phi(x)``.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input of any shape and memory layout.
+    approximate : {"none", "tanh"}, default "none"
+        "none": the exact form ``0.5 * x * (1 + erf(x / sqrt(2)))``.
+        "tanh": ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``.
+    out : ndarray, optional
+        Array to write the result into (may be ``x``).
+
+    Returns
+    -------
+    ndarray
+        ``out`` if given, else a new array of x's shape and dtype.
+
+    Notes
+    -----
+    Accurate over the whole real line, the negative tail included (see
+    docs/accuracy.md): ``gelu(-inf) = 0``, ``gelu(inf) = inf``, NaN propagates.
+    """
+    x = _as_float_array(x, "x")
+    return _unary(_GELU_TANH if _is_tanh(approximate) else _GELU, x, out, 0.0)
+
+
+def gelu_backward(grad_output, x, approximate="none", out=None):
+    """Gradient of :func:`gelu`: ``grad_output * gelu'(x)``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient with respect to the output; x's shape and dtype.
+    x : array_like of float32 or float64
+        The forward input.
+    approximate : {"none", "tanh"}, default "none"
+        Which GELU the forward pass used.
+    out : ndarray, optional
+        Where to write the gradient (may be grad_output or x).
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to x.
+    """
+    x = _as_float_array(x, "x")
+    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
+    _check_same_shape(grad_output, "grad_output", x)
+    return _binary(_GELU_TANH if _is_tanh(approximate) else _GELU, grad_output, x, out, 0.0)
+
+
+# ------------------------------------------------------------------ PReLU --
+
+cdef tuple _prelu_layout(object x, object weight, object axis):
+    """Check weight against x and axis; return (shared, axis) with axis >= 0."""
+    cdef Py_ssize_t ndim = x.ndim
+    cdef Py_ssize_t ax
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be an integer, got {type(axis).__name__}") from None
+    if weight.ndim != 1:
+        raise ValueError(
+            f"weight must be 1-D with shape (x.shape[axis],) or (1,), got shape {weight.shape}"
+        )
+    if weight.shape[0] == 1:
+        return True, 0
+    if not (-ndim <= ax < ndim):
+        raise ValueError(
+            f"axis {ax} is out of range for x with {ndim} dimension(s); a weight of "
+            f"{weight.shape[0]} channels needs a valid channel axis"
+        )
+    if ax < 0:
+        ax += ndim
+    if weight.shape[0] != x.shape[ax]:
+        raise ValueError(
+            f"weight must have shape ({x.shape[ax]},) to match x.shape[{ax}], or (1,) "
+            f"for a shared slope; got shape {weight.shape}"
+        )
+    return False, ax
+
+
+cdef tuple _channel_view(tuple shape, Py_ssize_t axis, object order):
+    """(outer, channels, inner) of the flat array in the given memory order."""
+    cdef Py_ssize_t outer = 1, inner = 1, i
+    cdef Py_ssize_t ndim = len(shape)
+    for i in range(axis):
+        outer *= shape[i]
+    for i in range(axis + 1, ndim):
+        inner *= shape[i]
+    if order == "F":
+        outer, inner = inner, outer
+    return outer, shape[axis], inner
+
+
+def prelu(x, weight, axis=1, out=None):
+    """Parametric ReLU: ``x`` where ``x > 0``, else ``weight[c] * x``.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input of any shape and memory layout.
+    weight : array_like
+        Slopes, shape ``(x.shape[axis],)`` (one per channel) or ``(1,)``
+        (shared).  An ndarray must have x's dtype; a sequence is converted.
+    axis : int, default 1
+        The channel axis (1, as in PyTorch's NCHW).  Not used for a shared
+        slope, so any x works with a weight of shape ``(1,)``.
+    out : ndarray, optional
+        Array to write the result into (may be ``x``).
+
+    Returns
+    -------
+    ndarray
+        ``out`` if given, else a new array of x's shape and dtype.
+    """
+    x = _as_float_array(x, "x")
+    weight = _as_companion(weight, "weight", x.dtype)
+    shared, ax = _prelu_layout(x, weight, axis)
+    if shared:
+        return _unary(_LEAKY_RELU, x, out, float(weight[0]))
+    cdef _Target t = _target(out, x)
+    outer, channels, inner = _channel_view(x.shape, ax, t.order)
+    _kernels.prelu_forward(_flat_input(x, t, out), np.ascontiguousarray(weight), t.flat,
+                           outer, channels, inner)
+    return t.finish()
+
+
+def prelu_backward(grad_output, x, weight, axis=1):
+    """Gradients of :func:`prelu` with respect to its input and its weight.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient with respect to prelu's output; x's shape and dtype.
+    x : array_like of float32 or float64
+        The forward input.
+    weight : array_like
+        The slopes used in the forward pass (shape ``(C,)`` or ``(1,)``).
+    axis : int, default 1
+        The channel axis used in the forward pass.
+
+    Returns
+    -------
+    grad_input : ndarray
+        ``grad_output`` where ``x > 0``, else ``weight[c] * grad_output``.
+    grad_weight : ndarray
+        weight's shape and x's dtype: the sum over each channel of
+        ``grad_output * x`` where ``x <= 0``.  Accumulated in float64 in
+        fixed-size blocks, so the result does not depend on the thread count.
+    """
+    x = _as_float_array(x, "x")
+    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
+    _check_same_shape(grad_output, "grad_output", x)
+    weight = _as_companion(weight, "weight", x.dtype)
+    shared, ax = _prelu_layout(x, weight, axis)
+    cdef _Target t = _target(None, x)
+    if shared:
+        outer, channels, inner = 1, 1, x.size
+    else:
+        outer, channels, inner = _channel_view(x.shape, ax, t.order)
+    grad_weight = np.zeros(weight.shape[0], np.float64)
+    _kernels.prelu_backward(grad_output.ravel(t.order), x.ravel(t.order),
+                            np.ascontiguousarray(weight), t.flat, grad_weight,
+                            outer, channels, inner)
+    return t.result, grad_weight.astype(x.dtype)

@@ -1,0 +1,53 @@
+"""The ``fastact`` command line: ``fastact info | bench | train | compare``.
+
+Each subcommand lives in the module that does its work and registers itself
+through a ``register(subparsers)`` function; this file only wires them up,
+importing each module when the command line is built (heavy dependencies such
+as matplotlib are imported by the commands themselves, when run).
+"""
+
+import argparse
+import importlib
+import sys
+
+# Modules that implement subcommands outside this file (optional parts).
+_COMMAND_MODULES = ("fastact.bench", "fastact.nn.commands")
+
+
+def _info(args):
+    import fastact
+
+    fastact.show_config()
+    return 0
+
+
+def build_parser():
+    """The argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="fastact", description="Fast, exact CPU kernels for neural-network activations."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    info = subparsers.add_parser("info", help="show how fastact was built and what it runs with")
+    info.set_defaults(func=_info)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not (name == exc.name or name.startswith(exc.name + ".")):
+                raise  # a dependency missing inside the module, not the module
+
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
