@@ -1,0 +1,230 @@
+"""Numerical results of every kernel at every SIMD level, against independent references.
+
+ReLU, Leaky ReLU and PReLU must equal the textbook formula bit for bit.
+GELU (exact and tanh forms, forward and backward) is held to the bars of
+the core issue: float32 within 4 ulp (exact forward) or 8 ulp (the rest),
+float64 within 1e-14 (exact forward) or 1e-13 relative (the rest).
+"""
+
+import mpmath
+import numpy as np
+import pytest
+
+import fastact as fa
+from reference import (
+    GELU_GRAD_REF64,
+    GELU_REF64,
+    leaky_relu_backward_ref,
+    leaky_relu_ref,
+    mp_reference,
+    relu_backward_ref,
+    relu_ref,
+    ulp_error,
+)
+
+FLOATS = [np.float32, np.float64]
+
+
+def special_values(dtype):
+    info = np.finfo(dtype)
+    values = [0.0, -0.0, np.inf, -np.inf, np.nan, info.max, -info.max, info.tiny, -info.tiny,
+              info.smallest_subnormal, -info.smallest_subnormal, 1.0, -1.0, 0.5, -3.0, 1e-30]
+    return np.array(values, dtype=dtype)
+
+
+def mixed_values(dtype, rng, n=4099):
+    """Random values with special values sprinkled in, length not a multiple of any vector."""
+    x = (rng.standard_normal(n) * 4).astype(dtype)
+    specials = special_values(dtype)
+    x[rng.integers(0, n, 3 * specials.size)] = np.tile(specials, 3)
+    return x
+
+
+# ---------------------------------------------------- ReLU family, bit-exact --
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_relu_family_bit_exact(simd_level, dtype, rng):
+    x = mixed_values(dtype, rng)
+    g = mixed_values(dtype, rng)
+    for start in range(0, 9):  # misaligned starts exercise the loops' peel and tail code
+        xs, gs = x[start:], g[start:]
+        np.testing.assert_array_equal(fa.relu(xs), relu_ref(xs))
+        np.testing.assert_array_equal(fa.relu_backward(gs, xs), relu_backward_ref(gs, xs))
+        for slope in (0.01, 0.2, -0.5, 0.0, 3.0):
+            np.testing.assert_array_equal(fa.leaky_relu(xs, slope), leaky_relu_ref(xs, slope))
+            np.testing.assert_array_equal(fa.leaky_relu_backward(gs, xs, slope),
+                                          leaky_relu_backward_ref(gs, xs, slope))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_relu_family_special_values(dtype):
+    x = special_values(dtype)
+    got = fa.relu(x)
+    assert np.isnan(got[np.isnan(x)]).all(), "NaN propagates"
+    assert got[2] == np.inf and got[3] == 0
+    assert not np.signbit(got[1]), "relu(-0.0) is +0.0"
+    assert np.isnan(fa.leaky_relu(x)[np.isnan(x)]).all()
+    assert fa.leaky_relu(x)[3] == -np.inf
+    assert np.isnan(fa.relu_backward(np.ones_like(x), x)[np.isnan(x)]).all()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape, axis", [((64, 37), 1), ((3, 5, 33), 1), ((40000, 3), 1),
+                                          ((2, 3, 70000), 1), ((5, 2049), 1)])
+def test_prelu_bit_exact_and_weight_gradient(simd_level, dtype, shape, axis, rng):
+    x = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    w = rng.uniform(-1, 1, shape[axis]).astype(dtype)
+    b = [1] * len(shape)
+    b[axis] = shape[axis]
+    wb = w.reshape(b)
+    np.testing.assert_array_equal(fa.prelu(x, w, axis), np.where(x > 0, x, x * wb))
+    grad_input, grad_weight = fa.prelu_backward(g, x, w, axis)
+    np.testing.assert_array_equal(grad_input, np.where(x > 0, g, g * wb))
+    terms = np.where(x > 0, 0.0, x.astype(np.float64) * g.astype(np.float64))
+    exact = np.array([mpmath.fsum(c.ravel().tolist())
+                      for c in np.moveaxis(terms, axis, 0)], dtype=np.float64)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(grad_weight, exact.astype(dtype), rtol=rtol)
+
+
+# ------------------------------------------------------------------- GELU --
+
+def float32_grid():
+    """A dense sample of every float32 binade in [-20, 20], both signs, plus tiny values."""
+    positive = np.arange(np.float32(1e-6).view(np.int32), np.float32(20).view(np.int32), 577,
+                         dtype=np.int32).view(np.float32)
+    return np.concatenate([positive, -positive, np.float32([1e-30, -1e-30, 1e-40, -1e-40])])
+
+
+GELU_KINDS = [("gelu", "none"), ("gelu_tanh", "tanh")]
+
+
+@pytest.mark.parametrize("name, approximate", GELU_KINDS)
+def test_gelu_float32_accuracy(simd_level, name, approximate):
+    x = float32_grid()
+    forward = fa.gelu(x, approximate=approximate)
+    backward = fa.gelu_backward(np.ones_like(x), x, approximate=approximate)
+    forward_ulp = ulp_error(forward, GELU_REF64[name](x))
+    backward_ulp = ulp_error(backward, GELU_GRAD_REF64[name](x))
+    forward_bar = 4 if approximate == "none" else 8
+    assert forward_ulp.max() <= forward_bar, f"worst at x={x[forward_ulp.argmax()]!r}"
+    assert backward_ulp.max() <= 8, f"worst at x={x[backward_ulp.argmax()]!r}"
+
+
+def derivative_root(approximate):
+    """The x < 0 where GELU's derivative is zero, to ~1e-40."""
+    with mpmath.workdps(60):
+        if approximate == "none":
+            f = lambda t: mpmath.ncdf(t) + t * mpmath.npdf(t)  # noqa: E731
+        else:
+            c = mpmath.sqrt(2 / mpmath.pi)
+            k = mpmath.mpf("0.044715")
+
+            def f(t):
+                w = 2 * c * (t + k * t**3)
+                s = 1 / (1 + mpmath.exp(-w))
+                return s + t * s * (1 - s) * 2 * c * (1 + 3 * k * t * t)
+
+        return mpmath.findroot(f, -0.75)
+
+
+def float64_sample(approximate):
+    rng = np.random.default_rng(7)
+    magnitudes = np.concatenate([
+        np.logspace(-300, 1.6, 1500),              # every scale up to ~40
+        rng.uniform(0, 40, 800),
+        rng.uniform(0, 2, 300),
+    ])
+    root = float(derivative_root(approximate))
+    near_root = root + np.spacing(root) * np.arange(-40, 41)
+    near_root = np.concatenate([near_root, root * (1 + np.logspace(-14, -2, 60)),
+                                root * (1 - np.logspace(-14, -2, 60))])
+    return np.concatenate([magnitudes, -magnitudes, near_root])
+
+
+def relative_error_where_normal(got, ref, dtype=np.float64):
+    tiny = np.finfo(dtype).tiny
+    normal = np.abs(ref) >= tiny
+    rel = np.abs(got[normal] - ref[normal]) / np.abs(ref[normal])
+    absolute = np.abs(got[~normal] - ref[~normal])
+    return rel, absolute
+
+
+@pytest.mark.parametrize("name, approximate", GELU_KINDS)
+def test_gelu_float64_accuracy(simd_level, name, approximate):
+    x = float64_sample(approximate)
+    kind = "gelu" if approximate == "none" else "tanh"
+    forward = fa.gelu(x, approximate=approximate)
+    backward = fa.gelu_backward(np.ones_like(x), x, approximate=approximate)
+    smallest = np.finfo(np.float64).smallest_subnormal
+    for got, ref_kind, bar in [(forward, kind, 1e-14 if kind == "gelu" else 1e-13),
+                               (backward, kind.replace("gelu", "grad") if kind == "gelu"
+                                else "tanh_grad", 1e-13)]:
+        ref = mp_reference(ref_kind, x)
+        rel, absolute = relative_error_where_normal(got, ref)
+        worst = np.argmax(np.where(np.abs(ref) >= np.finfo(np.float64).tiny,
+                                   np.abs(got - ref) / np.maximum(np.abs(ref), 1e-300), 0))
+        assert rel.max() <= bar, f"{ref_kind}: rel {rel.max():.3g} at x={x[worst]!r}"
+        assert absolute.size == 0 or absolute.max() <= 4 * smallest
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_special_values(dtype, approximate):
+    info = np.finfo(dtype)
+    x = np.array([np.inf, -np.inf, np.nan, info.max, -info.max, 0.0, -0.0,
+                  info.smallest_subnormal, -info.smallest_subnormal, info.tiny], dtype)
+    y = fa.gelu(x, approximate=approximate)
+    d = fa.gelu_backward(np.ones_like(x), x, approximate=approximate)
+    assert y[0] == np.inf
+    assert y[1] == 0
+    assert np.isnan(y[2]) and np.isnan(d[2])
+    assert y[3] == info.max, "gelu(huge) = huge"
+    assert y[4] == 0
+    assert y[5] == 0 and y[6] == 0
+    assert abs(y[7]) <= info.smallest_subnormal and abs(y[8]) <= info.smallest_subnormal
+    assert y[9] == pytest.approx(info.tiny / 2, rel=1e-6)
+    assert d[0] == 1 and d[1] == 0 and d[3] == 1 and d[4] == 0
+    assert d[5] == 0.5 and d[6] == 0.5
+
+
+# ------------------------------------------- backward vs finite differences --
+
+def _fd_points(rng):
+    x = rng.uniform(-6, 6, 4000)
+    return x[np.abs(x) > 1e-3]  # keep away from the ReLU-family kink at 0
+
+
+@pytest.mark.parametrize(
+    "forward, backward",
+    [
+        (fa.relu, fa.relu_backward),
+        (lambda x: fa.leaky_relu(x, 0.07), lambda g, x: fa.leaky_relu_backward(g, x, 0.07)),
+        (lambda x: fa.prelu(x, np.array([-0.3])),
+         lambda g, x: fa.prelu_backward(g, x, np.array([-0.3]))[0]),
+        (fa.gelu, fa.gelu_backward),
+        (lambda x: fa.gelu(x, "tanh"), lambda g, x: fa.gelu_backward(g, x, "tanh")),
+    ],
+    ids=["relu", "leaky_relu", "prelu", "gelu", "gelu_tanh"],
+)
+def test_backward_matches_finite_differences(simd_level, forward, backward, rng):
+    x = _fd_points(rng)
+    g = rng.standard_normal(x.size)
+    h = 1e-6
+    numeric = (forward(x + h) - forward(x - h)) / (2 * h)
+    np.testing.assert_allclose(backward(g, x), g * numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_prelu_weight_gradient_matches_finite_differences(rng):
+    x = rng.standard_normal((6, 4, 5))
+    g = rng.standard_normal(x.shape)
+    w = rng.uniform(-1, 1, 4)
+    _, grad_weight = fa.prelu_backward(g, x, w)
+    h = 1e-6
+    for c in range(4):
+        step = np.zeros(4)
+        step[c] = h
+        loss_plus = np.sum(g * fa.prelu(x, w + step))
+        loss_minus = np.sum(g * fa.prelu(x, w - step))
+        assert grad_weight[c] == pytest.approx((loss_plus - loss_minus) / (2 * h), rel=1e-6)

@@ -1,0 +1,113 @@
+"""Threads: results identical for any thread count, the controls work, Python threads are safe."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import fastact as fa
+from fastact import _kernels
+
+OPENMP = _kernels.build_info()["openmp"]
+
+# Large enough that every kernel really uses several threads.
+N = (1 << 18) + 37
+
+
+def _all_results(x, g, w2d, x2d, g2d):
+    return [
+        fa.relu(x), fa.relu_backward(g, x),
+        fa.leaky_relu(x, 0.02), fa.leaky_relu_backward(g, x, 0.02),
+        fa.gelu(x), fa.gelu_backward(g, x),
+        fa.gelu(x, "tanh"), fa.gelu_backward(g, x, "tanh"),
+        fa.prelu(x2d, w2d), *fa.prelu_backward(g2d, x2d, w2d),
+        *fa.prelu_backward(g2d.T.copy(), x2d.T.copy(), w2d, axis=0),
+        *fa.prelu_backward(g, x, np.array([0.3], x.dtype)),
+        *fa.prelu_backward(g2d[:, :, None].repeat(3, 2), x2d[:, :, None].repeat(3, 2), w2d),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_identical_for_any_thread_count(dtype, rng):
+    x = rng.standard_normal(N).astype(dtype)
+    g = rng.standard_normal(N).astype(dtype)
+    x2d = rng.standard_normal((4099, 64)).astype(dtype)
+    g2d = rng.standard_normal((4099, 64)).astype(dtype)
+    w2d = rng.uniform(-1, 1, 64).astype(dtype)
+    fa.set_num_threads(1)
+    serial = _all_results(x, g, w2d, x2d, g2d)
+    for threads in (2, 3, 4):
+        fa.set_num_threads(threads)
+        for a, b in zip(serial, _all_results(x, g, w2d, x2d, g2d)):
+            assert a.tobytes() == b.tobytes(), f"differs with {threads} threads"
+
+
+def test_set_and_get_num_threads():
+    fa.set_num_threads(3)
+    assert fa.get_num_threads() == (3 if OPENMP else 1)
+    fa.set_num_threads(1)
+    assert fa.get_num_threads() == 1
+    with pytest.raises(ValueError, match="positive"):
+        fa.set_num_threads(0)
+    with pytest.raises(TypeError, match="integer"):
+        fa.set_num_threads(2.5)
+
+
+@pytest.mark.skipif(not OPENMP, reason="built without OpenMP")
+def test_threadpoolctl_limits_fastact():
+    fa.set_num_threads(4)
+    assert any(info["user_api"] == "openmp" for info in threadpool_info())
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert fa.get_num_threads() == 1
+    assert fa.get_num_threads() == 4
+
+
+@pytest.mark.skipif(not OPENMP, reason="built without OpenMP")
+def test_omp_num_threads_is_honoured():
+    code = "import fastact; print(fastact.get_num_threads())"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "1"
+
+
+def test_many_python_threads_at_once(rng):
+    """Kernels release the GIL and keep no shared state between calls."""
+    x = rng.standard_normal((8, 1 << 16))
+    g = rng.standard_normal((8, 1 << 16))
+    w = np.array([0.2])
+    want = [(fa.gelu(x[i]), fa.prelu_backward(g[i], x[i], w)) for i in range(8)]
+    got = [None] * 8
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                got[i] = (fa.gelu(x[i]), fa.prelu_backward(g[i], x[i], w))
+        except Exception as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for (y0, (gi0, gw0)), (y1, (gi1, gw1)) in zip(want, got):
+        assert y0.tobytes() == y1.tobytes()
+        assert gi0.tobytes() == gi1.tobytes() and gw0.tobytes() == gw1.tobytes()
+
+
+def test_forced_simd_level_from_environment():
+    code = "import fastact; print(fastact.show_config()['simd_level'])"
+    env = dict(os.environ, FASTACT_SIMD="baseline")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip().endswith("baseline")
+    env["FASTACT_SIMD"] = "sse9"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode != 0 and "FASTACT_SIMD" in result.stderr
