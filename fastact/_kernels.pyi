@@ -39,6 +39,7 @@ def backward(
     out: npt.NDArray[_F],
     param: float = ...,
 ) -> None: ...
+def copy(src: npt.NDArray[_F], dst: npt.NDArray[_F]) -> None: ...
 def prelu_forward(
     x: npt.NDArray[_F],
     weight: npt.NDArray[_F],

@@ -15,6 +15,7 @@ combined in a fixed order, so it is also identical for any thread count.
 
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy
 
 cdef extern from "_dispatch.h" nogil:
     ctypedef Py_ssize_t fa_index
@@ -264,6 +265,25 @@ def backward(int op, const floating[::1] grad_output not None,
     with nogil:
         _backward(op, &grad_output[0], &x[0], &out[0], n, param,
                   _threads_for(n, _grain(op)))
+
+
+def copy(const floating[::1] src not None, floating[::1] dst not None):
+    """dst[:] = src[:], threaded like the ReLU kernels: the benchmarks' bandwidth floor."""
+    cdef fa_index n = src.shape[0]
+    cdef int nt = _threads_for(n, GRAIN_CHEAP)
+    cdef fa_index part, start, stop
+    cdef int t
+    if n == 0:
+        return
+    part = ((n + nt - 1) // nt + 63) // 64 * 64
+    with nogil:
+        for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+            start = t * part
+            stop = start + part
+            if stop > n:
+                stop = n
+            if start < stop:
+                memcpy(&dst[start], &src[start], (stop - start) * sizeof(floating))
 
 
 # --------------------------------------------------------------- PReLU --

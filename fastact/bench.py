@@ -1,0 +1,402 @@
+"""``fastact bench``: fastact against NumPy/SciPy, PyTorch and a plain copy, side by side.
+
+Each cell is one kernel x dtype x size x thread count.  In one process and
+one run, with a preallocated ``out=`` on every side, it times:
+
+* fastact's kernel;
+* the idiomatic NumPy/SciPy formula (``np.maximum(x, 0, out=o)``, ...);
+* PyTorch's CPU kernel with ``out=`` (or its aten backward kernel), when
+  torch is installed;
+* a plain threaded copy of the same bytes at the same thread count: the
+  memory-bandwidth floor.
+
+It reports the median ns/element of repeated timings, fastact's effective
+GB/s, the fraction of the copy bandwidth it reaches, the ratio of its time to
+the fastest peer's, and whether the cell meets the bar: at most 1/1.2 of the
+fastest peer's time, or at least 90 % of the copy bandwidth.  The allocating
+call (no ``out=``) is timed beside it against PyTorch's allocating call.
+"""
+
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+import fastact
+from fastact import _kernels
+
+OPS = ("relu", "leaky_relu", "prelu", "gelu", "gelu_tanh")
+DIRECTIONS = ("forward", "backward")
+SIZES = (1 << 12, 1 << 16, 1 << 20, 1 << 24)
+QUICK_SIZES = (1 << 12, 1 << 20)
+PRELU_CHANNELS = 256
+SLOPE = 0.01
+SPEEDUP_BAR = 1.2         # fastact at most 1/1.2 of the fastest peer's time...
+BANDWIDTH_BAR = 0.90      # ...or at least 90 % of the copy bandwidth
+
+
+# ------------------------------------------------------------------ timing --
+
+def median_seconds(call, min_time=0.02, repeats=7):
+    """Median time of one call: `repeats` timings of a loop long enough to time."""
+    call()  # warm up (page faults, thread pool start)
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time / 4 or number >= 1 << 20:
+            break
+        number *= 4
+    number = max(1, int(number * (min_time / 4) / max(elapsed, 1e-9)))
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples)
+
+
+# ------------------------------------------------------------------ inputs --
+
+def _inputs(op, n, dtype, rng):
+    """x, grad_output, weight for a cell; PReLU gets a 2-D (n/256, 256) array."""
+    shape = (n // PRELU_CHANNELS, PRELU_CHANNELS) if op == "prelu" else (n,)
+    x = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    w = rng.uniform(0.05, 0.5, PRELU_CHANNELS).astype(dtype)
+    return x, g, w
+
+
+def _fastact_calls(op, direction, x, g, w, out):
+    """(call with out=, allocating call) for fastact."""
+    approximate = "tanh" if op == "gelu_tanh" else "none"
+    if direction == "forward":
+        return {
+            "relu": (lambda: fastact.relu(x, out=out), lambda: fastact.relu(x)),
+            "leaky_relu": (lambda: fastact.leaky_relu(x, SLOPE, out=out),
+                           lambda: fastact.leaky_relu(x, SLOPE)),
+            "prelu": (lambda: fastact.prelu(x, w, out=out), lambda: fastact.prelu(x, w)),
+            "gelu": (lambda: fastact.gelu(x, out=out), lambda: fastact.gelu(x)),
+            "gelu_tanh": (lambda: fastact.gelu(x, approximate, out=out),
+                          lambda: fastact.gelu(x, approximate)),
+        }[op]
+    return {
+        "relu": (lambda: fastact.relu_backward(g, x, out=out),
+                 lambda: fastact.relu_backward(g, x)),
+        "leaky_relu": (lambda: fastact.leaky_relu_backward(g, x, SLOPE, out=out),
+                       lambda: fastact.leaky_relu_backward(g, x, SLOPE)),
+        # prelu_backward allocates its two results: no out= form exists.
+        "prelu": (lambda: fastact.prelu_backward(g, x, w),
+                  lambda: fastact.prelu_backward(g, x, w)),
+        "gelu": (lambda: fastact.gelu_backward(g, x, out=out),
+                 lambda: fastact.gelu_backward(g, x)),
+        "gelu_tanh": (lambda: fastact.gelu_backward(g, x, approximate, out=out),
+                      lambda: fastact.gelu_backward(g, x, approximate)),
+    }[op]
+
+
+def _numpy_call(op, direction, x, g, w, out):
+    """The idiomatic NumPy/SciPy formula with out= where NumPy allows it."""
+    from scipy import special
+
+    dtype = x.dtype.type
+    half, slope = dtype(0.5), dtype(SLOPE)
+    inv_sqrt2 = dtype(1 / np.sqrt(2))
+    c, k = dtype(np.sqrt(2 / np.pi)), dtype(0.044715)
+    mask = np.empty(x.shape, bool)
+    tmp = np.empty_like(x)
+
+    def gelu_forward():
+        np.multiply(x, inv_sqrt2, out=tmp)
+        special.erf(tmp, out=tmp)
+        np.add(tmp, 1, out=tmp)
+        np.multiply(tmp, x, out=out)
+        np.multiply(out, half, out=out)
+
+    def gelu_backward():
+        np.multiply(x, inv_sqrt2, out=tmp)
+        special.erf(tmp, out=tmp)
+        np.add(tmp, 1, out=tmp)
+        np.multiply(tmp, half, out=tmp)                     # Phi(x)
+        np.multiply(x, x, out=out)
+        np.multiply(out, -half, out=out)
+        np.exp(out, out=out)
+        np.multiply(out, x, out=out)
+        np.multiply(out, dtype(1 / np.sqrt(2 * np.pi)), out=out)  # x * phi(x)
+        np.add(out, tmp, out=out)
+        np.multiply(out, g, out=out)
+
+    def tanh_inner():
+        np.multiply(x, x, out=tmp)
+        np.multiply(tmp, k, out=tmp)
+        np.add(tmp, 1, out=tmp)
+        np.multiply(tmp, x, out=tmp)
+        np.multiply(tmp, c, out=tmp)
+        np.tanh(tmp, out=tmp)                               # t
+
+    def gelu_tanh_forward():
+        tanh_inner()
+        np.add(tmp, 1, out=tmp)
+        np.multiply(tmp, x, out=out)
+        np.multiply(out, half, out=out)
+
+    def gelu_tanh_backward():
+        tanh_inner()
+        np.multiply(tmp, tmp, out=out)
+        np.subtract(1, out, out=out)                        # 1 - t^2
+        np.multiply(out, half * c, out=out)
+        np.multiply(out, x, out=out)
+        np.multiply(out, 1 + 3 * k * x * x, out=out)
+        np.add(tmp, 1, out=tmp)
+        np.multiply(tmp, half, out=tmp)
+        np.add(out, tmp, out=out)
+        np.multiply(out, g, out=out)
+
+    def prelu_backward():
+        np.greater(x, 0, out=mask)
+        grad_input = np.where(mask, g, g * w)
+        contribution = np.where(mask, 0, g * x)
+        return grad_input, contribution.sum(axis=0)
+
+    table = {
+        ("relu", "forward"): lambda: np.maximum(x, 0, out=out),
+        ("relu", "backward"): lambda: np.multiply(g, x > 0, out=out),
+        ("leaky_relu", "forward"): lambda: np.where(x > 0, x, x * slope),
+        ("leaky_relu", "backward"): lambda: np.where(x > 0, g, g * slope),
+        ("prelu", "forward"): lambda: np.where(x > 0, x, x * w),
+        ("prelu", "backward"): prelu_backward,
+        ("gelu", "forward"): gelu_forward,
+        ("gelu", "backward"): gelu_backward,
+        ("gelu_tanh", "forward"): gelu_tanh_forward,
+        ("gelu_tanh", "backward"): gelu_tanh_backward,
+    }
+    return table[(op, direction)]
+
+
+def _torch_calls(torch, op, direction, x, g, w):
+    """(call with out=, allocating call) for PyTorch's CPU kernels, or None."""
+    aten = torch.ops.aten
+    tx, tg, tw = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(w)
+    to = torch.empty_like(tx)
+    approximate = "tanh" if op == "gelu_tanh" else "none"
+    F = torch.nn.functional
+    if direction == "forward":
+        return {
+            "relu": (lambda: aten.relu.out(tx, out=to), lambda: torch.relu(tx)),
+            "leaky_relu": (lambda: aten.leaky_relu.out(tx, SLOPE, out=to),
+                           lambda: F.leaky_relu(tx, SLOPE)),
+            "prelu": (lambda: aten._prelu_kernel(tx, tw), lambda: F.prelu(tx, tw)),
+            "gelu": (lambda: aten.gelu.out(tx, approximate="none", out=to),
+                     lambda: F.gelu(tx)),
+            "gelu_tanh": (lambda: aten.gelu.out(tx, approximate="tanh", out=to),
+                          lambda: F.gelu(tx, approximate="tanh")),
+        }[op]
+
+    def prelu_backward():
+        grad_input, grad_weight = aten._prelu_kernel_backward(tg, tx, tw)
+        return grad_input, grad_weight.sum(0)
+
+    return {
+        "relu": (lambda: aten.threshold_backward.grad_input(tg, tx, 0, grad_input=to),
+                 lambda: aten.threshold_backward(tg, tx, 0)),
+        "leaky_relu": (
+            lambda: aten.leaky_relu_backward.grad_input(tg, tx, SLOPE, False, grad_input=to),
+            lambda: aten.leaky_relu_backward(tg, tx, SLOPE, False)),
+        "prelu": (prelu_backward, prelu_backward),
+        "gelu": (lambda: aten.gelu_backward.grad_input(tg, tx, approximate="none",
+                                                       grad_input=to),
+                 lambda: aten.gelu_backward(tg, tx, approximate="none")),
+        "gelu_tanh": (lambda: aten.gelu_backward.grad_input(tg, tx, approximate=approximate,
+                                                            grad_input=to),
+                      lambda: aten.gelu_backward(tg, tx, approximate=approximate)),
+    }[op]
+
+
+# ------------------------------------------------------------------- cells --
+
+def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02):
+    """Time one cell; returns a dict of seconds per call and derived figures."""
+    rng = rng or np.random.default_rng(0)
+    x, g, w = _inputs(op, n, dtype, rng)
+    out = np.empty_like(x)
+    fastact.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    arrays = 2 if direction == "forward" else 3
+    nbytes = arrays * x.nbytes
+    with_out, allocating = _fastact_calls(op, direction, x, g, w, out)
+    copy_src = x.ravel()
+    copy_dst = np.empty_like(copy_src)
+    cell = {
+        "op": op, "direction": direction, "dtype": np.dtype(dtype).name, "n": n,
+        "threads": threads,
+        "fastact": median_seconds(with_out, min_time),
+        "fastact_alloc": median_seconds(allocating, min_time),
+        "copy": median_seconds(lambda: _kernels.copy(copy_src, copy_dst), min_time),
+        "numpy": median_seconds(_numpy_call(op, direction, x, g, w, out), min_time),
+    }
+    if torch is not None:
+        torch_out, torch_alloc = _torch_calls(torch, op, direction, x, g, w)
+        cell["torch"] = median_seconds(torch_out, min_time)
+        cell["torch_alloc"] = median_seconds(torch_alloc, min_time)
+    # Copy bandwidth: the copy moves 2 arrays (read + write) of x's size.
+    copy_bandwidth = 2 * x.nbytes / cell["copy"]
+    cell["gb_per_s"] = nbytes / cell["fastact"] / 1e9
+    cell["copy_fraction"] = (nbytes / cell["fastact"]) / copy_bandwidth
+    peers = [cell[k] for k in ("numpy", "torch") if k in cell]
+    cell["ratio_to_fastest_peer"] = cell["fastact"] / min(peers)
+    cell["meets_bar"] = bool(cell["ratio_to_fastest_peer"] <= 1 / SPEEDUP_BAR
+                             or cell["copy_fraction"] >= BANDWIDTH_BAR)
+    if "torch_alloc" in cell:
+        cell["alloc_not_slower_than_torch"] = bool(cell["fastact_alloc"] <= cell["torch_alloc"])
+    return cell
+
+
+def _try_import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def machine_description():
+    """A few facts about where the numbers come from."""
+    info = fastact.show_config(file=open(os.devnull, "w"))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "fastact": info,
+        "load_average_1min": load,
+    }
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+# ------------------------------------------------------------------ output --
+
+def format_table(cells):
+    """A Markdown table of the cells."""
+    has_torch = any("torch" in c for c in cells)
+    header = ["op", "dir", "dtype", "N", "thr", "fastact ns/el", "GB/s", "copy %",
+              "numpy ns/el"]
+    if has_torch:
+        header += ["torch ns/el"]
+    header += ["fastest peer / fastact", "bar", "alloc fastact µs"]
+    if has_torch:
+        header += ["alloc torch µs"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for c in cells:
+        n = c["n"]
+        row = [c["op"], c["direction"][:3], c["dtype"], f"2^{n.bit_length() - 1}",
+               str(c["threads"]), f"{c['fastact'] / n * 1e9:.3f}", f"{c['gb_per_s']:.1f}",
+               f"{100 * c['copy_fraction']:.0f}", f"{c['numpy'] / n * 1e9:.3f}"]
+        if has_torch:
+            row.append(f"{c['torch'] / n * 1e9:.3f}" if "torch" in c else "-")
+        row += [f"{1 / c['ratio_to_fastest_peer']:.2f}x", "ok" if c["meets_bar"] else "MISS",
+                f"{c['fastact_alloc'] * 1e6:.1f}"]
+        if has_torch:
+            row.append(f"{c['torch_alloc'] * 1e6:.1f}" if "torch_alloc" in c else "-")
+        rows.append("| " + " | ".join(row) + " |")
+    return "\n".join(rows)
+
+
+# --------------------------------------------------------------------- CLI --
+
+def _csv(kind, allowed):
+    def parse(text):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        for item in items:
+            if item not in allowed:
+                raise ValueError(f"unknown {kind} {item!r}; choose from {', '.join(allowed)}")
+        return items
+    return parse
+
+
+def _sizes(text):
+    sizes = []
+    for item in text.split(","):
+        item = item.strip()
+        value = 2 ** int(item[2:]) if item.startswith("2^") else int(item)
+        if value < PRELU_CHANNELS or value % PRELU_CHANNELS:
+            raise ValueError(f"size {item} must be a multiple of {PRELU_CHANNELS}")
+        sizes.append(value)
+    return sizes
+
+
+def register(subparsers):
+    """Add the ``bench`` subcommand."""
+    parser = subparsers.add_parser(
+        "bench", help="time fastact against NumPy/SciPy, PyTorch and a plain copy",
+        description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ops", type=_csv("op", OPS), default=list(OPS),
+                        help="comma-separated ops (default: all)")
+    parser.add_argument("--directions", type=_csv("direction", DIRECTIONS),
+                        default=list(DIRECTIONS))
+    parser.add_argument("--dtypes", type=_csv("dtype", ("float32", "float64")),
+                        default=["float32", "float64"])
+    parser.add_argument("--sizes", type=_sizes, default=None,
+                        help="comma-separated element counts, e.g. 2^12,2^20 (default: "
+                             "2^12,2^16,2^20,2^24; --quick: 2^12,2^20)")
+    parser.add_argument("--threads", type=lambda t: [int(v) for v in t.split(",")],
+                        default=[1, 2], help="comma-separated thread counts (default: 1,2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer sizes and shorter timings (under a minute)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.set_defaults(func=_main)
+
+
+def _main(args):
+    try:
+        sizes = args.sizes or list(QUICK_SIZES if args.quick else SIZES)
+    except ValueError as exc:
+        raise SystemExit(f"fastact bench: {exc}")
+    torch = None if args.no_torch else _try_import_torch()
+    min_time = 0.004 if args.quick else 0.03
+    machine = machine_description()
+    print(f"# fastact {fastact.__version__} bench on {machine['processor']} "
+          f"({machine['cpus']} CPUs), SIMD {machine['fastact']['simd_level']}, "
+          f"numpy {np.__version__}"
+          + (f", torch {torch.__version__}" if torch else ", torch not installed")
+          + f", 1-min load {machine['load_average_1min']:.2f}", flush=True)
+    cells = []
+    rng = np.random.default_rng(0)
+    for op in args.ops:
+        for direction in args.directions:
+            for dtype in args.dtypes:
+                for n in sizes:
+                    for threads in args.threads:
+                        cell = run_cell(op, direction, np.dtype(dtype), n, threads,
+                                        torch=torch, rng=rng, min_time=min_time)
+                        cells.append(cell)
+                        print(format_table([cell]).splitlines()[-1], flush=True)
+    print()
+    print(format_table(cells))
+    missed = [c for c in cells if not c["meets_bar"]]
+    print(f"\n{len(cells) - len(missed)} of {len(cells)} cells meet the bar "
+          f"(<= 1/{SPEEDUP_BAR} of the fastest peer's time, or >= "
+          f"{BANDWIDTH_BAR:.0%} of the copy bandwidth)")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": machine, "cells": cells}, handle, indent=1)
+    return 0
