@@ -1,9 +1,9 @@
 # cython: language_level=3
 """Compiled kernels of fastact: threaded drivers around the C loops.
 
-Every function here takes 1-D C-contiguous arrays of one dtype and trusts
-its caller (fastact._ops) to have validated them: shapes agree, lengths
-are non-zero, out is writable.  The GIL is released for the whole call.
+The entry points (declared in _kernels.pxd, called by fastact._ops) take raw
+pointers to contiguous buffers of one dtype and trust their caller to have
+validated them.  They run without the GIL.
 
 Threading: work is split into at most one contiguous slice per thread with
 OpenMP ``prange``, and only when every thread gets at least a grain of
@@ -245,26 +245,24 @@ cdef inline fa_index _grain(int op) noexcept nogil:
     return GRAIN_GELU if op == FA_GELU or op == FA_GELU_TANH else GRAIN_CHEAP
 
 
-def forward(int op, const floating[::1] x not None, floating[::1] out not None,
-            double param=0.0):
-    """out = activation op of x (param: the negative slope of LEAKY_RELU)."""
-    cdef fa_index n = x.shape[0]
-    if n == 0:
-        return
-    with nogil:
-        _forward(op, &x[0], &out[0], n, param, _threads_for(n, _grain(op)))
+cdef void run_forward(int op, bint is_double, const void *x, void *out, Py_ssize_t n,
+                      double param) noexcept nogil:
+    cdef int nt = _threads_for(n, _grain(op))
+    if is_double:
+        _forward(op, <const double *>x, <double *>out, n, param, nt)
+    else:
+        _forward(op, <const float *>x, <float *>out, n, param, nt)
 
 
-def backward(int op, const floating[::1] grad_output not None,
-             const floating[::1] x not None, floating[::1] out not None,
-             double param=0.0):
-    """out = grad_output * derivative of activation op at x."""
-    cdef fa_index n = x.shape[0]
-    if n == 0:
-        return
-    with nogil:
-        _backward(op, &grad_output[0], &x[0], &out[0], n, param,
-                  _threads_for(n, _grain(op)))
+cdef void run_backward(int op, bint is_double, const void *grad_output, const void *x,
+                       void *out, Py_ssize_t n, double param) noexcept nogil:
+    cdef int nt = _threads_for(n, _grain(op))
+    if is_double:
+        _backward(op, <const double *>grad_output, <const double *>x, <double *>out, n,
+                  param, nt)
+    else:
+        _backward(op, <const float *>grad_output, <const float *>x, <float *>out, n,
+                  param, nt)
 
 
 def copy(const floating[::1] src not None, floating[::1] dst not None):
@@ -294,20 +292,28 @@ def copy(const floating[::1] src not None, floating[::1] dst not None):
 # over each run of `inner` elements.
 
 
-def prelu_forward(const floating[::1] x not None, const floating[::1] weight not None,
-                  floating[::1] out not None, fa_index outer, fa_index channels,
-                  fa_index inner):
+cdef void run_prelu_forward(bint is_double, const void *x, const void *weight, void *out,
+                            Py_ssize_t outer, Py_ssize_t channels,
+                            Py_ssize_t inner) noexcept nogil:
     """PReLU forward with x viewed as (outer, channels, inner)."""
-    cdef fa_index n = x.shape[0]
+    cdef fa_index n = outer * channels * inner
+    cdef int nt = _threads_for(n, GRAIN_CHEAP)
     if n == 0:
         return
-    with nogil:
+    if is_double:
         if inner == 1:
-            _prelu_rows(&x[0], &weight[0], &out[0], outer, channels,
-                        _threads_for(n, GRAIN_CHEAP))
+            _prelu_rows(<const double *>x, <const double *>weight, <double *>out, outer,
+                        channels, nt)
         else:
-            _prelu_runs(&x[0], &weight[0], &out[0], outer * channels, channels, inner,
-                        _threads_for(n, GRAIN_CHEAP))
+            _prelu_runs(<const double *>x, <const double *>weight, <double *>out,
+                        outer * channels, channels, inner, nt)
+    else:
+        if inner == 1:
+            _prelu_rows(<const float *>x, <const float *>weight, <float *>out, outer,
+                        channels, nt)
+        else:
+            _prelu_runs(<const float *>x, <const float *>weight, <float *>out,
+                        outer * channels, channels, inner, nt)
 
 
 cdef void _prelu_rows(const floating *x, const floating *w, floating *out, fa_index rows,
@@ -347,33 +353,38 @@ cdef void _prelu_runs(const floating *x, const floating *w, floating *out, fa_in
                      <double>w[r % channels], nt)
 
 
-def prelu_backward(const floating[::1] grad_output not None, const floating[::1] x not None,
-                   const floating[::1] weight not None, floating[::1] grad_input not None,
-                   double[::1] grad_weight not None, fa_index outer, fa_index channels,
-                   fa_index inner):
+cdef int run_prelu_backward(bint is_double, const void *grad_output, const void *x,
+                            const void *weight, void *grad_input, double *grad_weight,
+                            Py_ssize_t outer, Py_ssize_t channels,
+                            Py_ssize_t inner) noexcept nogil:
     """PReLU backward: writes grad_input and sums grad_weight (float64).
 
     grad_weight[c] = sum of grad_output * x over the elements of channel c
-    where x <= 0, accumulated in float64 in blocks of fixed size.
+    where x <= 0, accumulated in float64 in blocks of fixed size.  Returns
+    -1 when the reduction buffer cannot be allocated, else 0.
     """
-    cdef fa_index n = x.shape[0]
+    cdef fa_index n = outer * channels * inner
     cdef fa_index c
-    cdef int status
+    cdef int nt = _threads_for(n, GRAIN_CHEAP)
     for c in range(channels):
         grad_weight[c] = 0.0
     if n == 0:
-        return
-    with nogil:
+        return 0
+    if is_double:
         if inner == 1:
-            status = _prelu_backward_rows(&grad_output[0], &x[0], &weight[0], &grad_input[0],
-                                          &grad_weight[0], outer, channels,
-                                          _threads_for(n, GRAIN_CHEAP))
-        else:
-            status = _prelu_backward_runs(&grad_output[0], &x[0], &weight[0], &grad_input[0],
-                                          &grad_weight[0], outer * channels, channels, inner,
-                                          _threads_for(n, GRAIN_CHEAP))
-    if status != 0:
-        raise MemoryError("fastact.prelu_backward: could not allocate the reduction buffer")
+            return _prelu_backward_rows(<const double *>grad_output, <const double *>x,
+                                        <const double *>weight, <double *>grad_input,
+                                        grad_weight, outer, channels, nt)
+        return _prelu_backward_runs(<const double *>grad_output, <const double *>x,
+                                    <const double *>weight, <double *>grad_input, grad_weight,
+                                    outer * channels, channels, inner, nt)
+    if inner == 1:
+        return _prelu_backward_rows(<const float *>grad_output, <const float *>x,
+                                    <const float *>weight, <float *>grad_input,
+                                    grad_weight, outer, channels, nt)
+    return _prelu_backward_runs(<const float *>grad_output, <const float *>x,
+                                <const float *>weight, <float *>grad_input, grad_weight,
+                                outer * channels, channels, inner, nt)
 
 
 cdef int _prelu_backward_rows(const floating *g, const floating *x, const floating *w,

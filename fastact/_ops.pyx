@@ -1,8 +1,8 @@
 # cython: language_level=3
 """Validation and dispatch: the public activation functions of fastact.
 
-This module turns whatever the user passed into 1-D contiguous arrays for
-fastact._kernels and back.  It is compiled (plain Python semantics through
+This module turns whatever the user passed into contiguous buffers of one
+memory order for fastact._kernels' C entry points, and back.  It is compiled (plain Python semantics through
 Cython) because its common path -- a contiguous float array, with or without
 out= -- runs on every call and must cost well under a microsecond.
 
@@ -22,20 +22,26 @@ import operator
 
 import numpy as np
 
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS,
+    PyBUF_F_CONTIGUOUS,
+    PyBUF_WRITABLE,
+    PyBuffer_Release,
+    PyObject_GetBuffer,
+)
+
+from fastact cimport _kernels as K
+
 from . import _kernels
 
 cdef object _F32 = np.dtype(np.float32)
 cdef object _F64 = np.dtype(np.float64)
 cdef object _ndarray = np.ndarray
-cdef object _may_share_memory = np.may_share_memory
 
 cdef int _RELU = _kernels.RELU
 cdef int _LEAKY_RELU = _kernels.LEAKY_RELU
 cdef int _GELU = _kernels.GELU
 cdef int _GELU_TANH = _kernels.GELU_TANH
-
-cdef object _forward = _kernels.forward
-cdef object _backward = _kernels.backward
 
 
 # ------------------------------------------------------------ validation --
@@ -85,6 +91,8 @@ cdef void _check_same_shape(object arr, str name, object x) except *:
 
 
 cdef double _as_slope(object value, str name) except? -1.0:
+    if type(value) is float:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     return float(value)
@@ -100,74 +108,149 @@ cdef bint _is_tanh(object approximate) except -1:
 
 # ------------------------------------------------------------------ layout --
 
-cdef class _Target:
-    """Where a kernel writes: the flat view, and the array handed back."""
-    cdef public object result     # what the function returns
-    cdef public object flat       # 1-D contiguous view the kernel writes into
-    cdef public object order      # memory order of flat: "C" or "F"
-    cdef public object scratch    # C-ordered buffer when out is not contiguous
+cdef int _acquire(Py_buffer *view, object arr, int flags) except -1:
+    """Get arr's buffer if it is contiguous as flags ask: 1, or 0 when it is not."""
+    try:
+        PyObject_GetBuffer(arr, view, flags)
+    except (BufferError, ValueError):  # NumPy raises ValueError for "not contiguous"
+        return 0
+    return 1
+
+
+cdef inline bint _overlaps(Py_buffer *a, Py_buffer *b) noexcept:
+    """True when two buffers share memory without being the very same buffer."""
+    cdef char *a0 = <char *>a.buf
+    cdef char *b0 = <char *>b.buf
+    return a0 != b0 and a0 < b0 + b.len and b0 < a0 + a.len
+
+
+cdef class _Call:
+    """The contiguous buffers of one kernel call, all in one memory order.
+
+    The order is the output's when out is given and contiguous, else the
+    first input's (C when neither is contiguous).  In that order element i of
+    every buffer is the same array element, so the kernels can treat them as
+    flat.  Inputs not contiguous in that order, or overlapping the output
+    without being it, are copied first; a non-contiguous out gets a scratch
+    buffer that finish() copies into it.
+    """
+    cdef Py_buffer out_view
+    cdef Py_buffer in_views[3]
+    cdef int n_in
+    cdef bint out_held
+    cdef int contiguity
+    cdef bint fresh_output
+    cdef object result
+    cdef object scratch
+    cdef object order
+
+    def __dealloc__(self):
+        self.release()
+
+    cdef void release(self) noexcept:
+        if self.out_held:
+            PyBuffer_Release(&self.out_view)
+            self.out_held = False
+        while self.n_in > 0:
+            self.n_in -= 1
+            PyBuffer_Release(&self.in_views[self.n_in])
+
+    cdef int _set_order(self, int contiguity) except -1:
+        self.contiguity = contiguity
+        self.order = "F" if contiguity == PyBUF_F_CONTIGUOUS else "C"
+        return 0
+
+    cdef int output(self, object out, object x) except -1:
+        """Check out against x (or allocate it) and fix the memory order."""
+        cdef object dtype = x.dtype
+        if out is None:
+            # The order follows x: acquire x now, it is needed anyway.
+            if _acquire(&self.in_views[0], x, PyBUF_C_CONTIGUOUS):
+                self._set_order(PyBUF_C_CONTIGUOUS)
+            elif _acquire(&self.in_views[0], x, PyBUF_F_CONTIGUOUS):
+                self._set_order(PyBUF_F_CONTIGUOUS)
+            else:
+                self._set_order(PyBUF_C_CONTIGUOUS)
+                PyObject_GetBuffer(np.ascontiguousarray(x), &self.in_views[0],
+                                   PyBUF_C_CONTIGUOUS)
+            self.n_in = 1
+            self.result = np.empty(x.shape, dtype, order=self.order)
+            PyObject_GetBuffer(self.result, &self.out_view, self.contiguity | PyBUF_WRITABLE)
+            self.out_held = True
+            self.fresh_output = True
+            return 0
+        if not isinstance(out, _ndarray):
+            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+        if out.dtype is not dtype and out.dtype != dtype:
+            raise TypeError(f"out must have dtype {dtype} (the dtype of x), got {out.dtype}")
+        if out.shape != x.shape:
+            raise ValueError(f"out must have the shape of x {x.shape}, got {out.shape}")
+        if not out.flags.writeable:
+            raise ValueError("out is read-only: pass a writable array")
+        self.result = out
+        self.fresh_output = False
+        if _acquire(&self.out_view, out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE):
+            self._set_order(PyBUF_C_CONTIGUOUS)
+        elif _acquire(&self.out_view, out, PyBUF_F_CONTIGUOUS | PyBUF_WRITABLE):
+            self._set_order(PyBUF_F_CONTIGUOUS)
+        else:
+            self._set_order(PyBUF_C_CONTIGUOUS)
+            self.scratch = np.empty(x.shape, dtype)
+            self.fresh_output = True
+            PyObject_GetBuffer(self.scratch, &self.out_view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+        self.out_held = True
+        return 0
+
+    cdef int input(self, object arr) except -1:
+        """Add an input, copied if it is not contiguous in the order or overlaps out."""
+        cdef Py_buffer *view = &self.in_views[self.n_in]
+        if not _acquire(view, arr, self.contiguity):
+            arr = np.array(arr, order=self.order)
+            PyObject_GetBuffer(arr, view, self.contiguity)
+        elif not self.fresh_output and _overlaps(view, &self.out_view):
+            PyBuffer_Release(view)
+            arr = np.array(arr, order=self.order)
+            PyObject_GetBuffer(arr, view, self.contiguity)
+        self.n_in += 1
+        return 0
+
+    cdef inline Py_ssize_t size(self) noexcept nogil:
+        return self.out_view.len // self.out_view.itemsize
+
+    cdef inline bint is_double(self) noexcept nogil:
+        return self.out_view.itemsize == 8
 
     cdef object finish(self):
+        self.release()
         if self.scratch is not None:
             self.result[...] = self.scratch
         return self.result
 
 
-cdef _Target _target(object out, object x):
-    """Prepare the output for an elementwise result shaped like x."""
-    cdef _Target t = _Target.__new__(_Target)
-    cdef object flags
-    if out is None:
-        flags = x.flags
-        t.order = "F" if (flags.f_contiguous and not flags.c_contiguous) else "C"
-        t.result = np.empty(x.shape, x.dtype, order=t.order)
-        t.flat = t.result.ravel(t.order)
-        t.scratch = None
-        return t
-    if not isinstance(out, _ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != x.dtype:
-        raise TypeError(f"out must have dtype {x.dtype} (the dtype of x), got {out.dtype}")
-    if out.shape != x.shape:
-        raise ValueError(f"out must have the shape of x {x.shape}, got {out.shape}")
-    flags = out.flags
-    if not flags.writeable:
-        raise ValueError("out is read-only: pass a writable array")
-    t.result = out
-    if flags.c_contiguous:
-        t.order = "C"
-        t.scratch = None
-        t.flat = out.ravel("C")
-    elif flags.f_contiguous:
-        t.order = "F"
-        t.scratch = None
-        t.flat = out.ravel("F")
-    else:
-        t.order = "C"
-        t.scratch = np.empty(x.shape, x.dtype)
-        t.flat = t.scratch.ravel("C")
-    return t
-
-
-cdef object _flat_input(object arr, _Target t, object out):
-    """arr as a 1-D contiguous array in t's order, safe to read while writing t."""
-    if out is not None and arr is not out and t.scratch is None and _may_share_memory(arr, out):
-        arr = arr.copy(order=t.order)
-    return arr.ravel(t.order)
-
-
 # ------------------------------------------------------------- drivers --
 
 cdef object _unary(int op, object x, object out, double param):
-    cdef _Target t = _target(out, x)
-    _forward(op, _flat_input(x, t, out), t.flat, param)
-    return t.finish()
+    cdef _Call call = _Call.__new__(_Call)
+    call.output(out, x)
+    if call.n_in == 0:
+        call.input(x)
+    with nogil:
+        K.run_forward(op, call.is_double(), call.in_views[0].buf, call.out_view.buf,
+                      call.size(), param)
+    return call.finish()
 
 
 cdef object _binary(int op, object grad_output, object x, object out, double param):
-    cdef _Target t = _target(out, x)
-    _backward(op, _flat_input(grad_output, t, out), _flat_input(x, t, out), t.flat, param)
-    return t.finish()
+    # x first: with out=None it decides the memory order.
+    cdef _Call call = _Call.__new__(_Call)
+    call.output(out, x)
+    if call.n_in == 0:
+        call.input(x)
+    call.input(grad_output)
+    with nogil:
+        K.run_backward(op, call.is_double(), call.in_views[1].buf, call.in_views[0].buf,
+                       call.out_view.buf, call.size(), param)
+    return call.finish()
 
 
 # ------------------------------------------------------------ public API --
@@ -405,11 +488,21 @@ def prelu(x, weight, axis=1, out=None):
     shared, ax = _prelu_layout(x, weight, axis)
     if shared:
         return _unary(_LEAKY_RELU, x, out, float(weight[0]))
-    cdef _Target t = _target(out, x)
-    outer, channels, inner = _channel_view(x.shape, ax, t.order)
-    _kernels.prelu_forward(_flat_input(x, t, out), np.ascontiguousarray(weight), t.flat,
-                           outer, channels, inner)
-    return t.finish()
+    cdef _Call call = _Call.__new__(_Call)
+    cdef Py_buffer wview
+    cdef Py_ssize_t outer, channels, inner
+    call.output(out, x)
+    if call.n_in == 0:
+        call.input(x)
+    outer, channels, inner = _channel_view(x.shape, ax, call.order)
+    PyObject_GetBuffer(np.ascontiguousarray(weight), &wview, PyBUF_C_CONTIGUOUS)
+    try:
+        with nogil:
+            K.run_prelu_forward(call.is_double(), call.in_views[0].buf, wview.buf,
+                                call.out_view.buf, outer, channels, inner)
+    finally:
+        PyBuffer_Release(&wview)
+    return call.finish()
 
 
 def prelu_backward(grad_output, x, weight, axis=1):
@@ -440,13 +533,27 @@ def prelu_backward(grad_output, x, weight, axis=1):
     _check_same_shape(grad_output, "grad_output", x)
     weight = _as_companion(weight, "weight", x.dtype)
     shared, ax = _prelu_layout(x, weight, axis)
-    cdef _Target t = _target(None, x)
+    cdef _Call call = _Call.__new__(_Call)
+    cdef Py_buffer wview, gwview
+    cdef int status
+    cdef Py_ssize_t outer, channels, inner
+    call.output(None, x)
+    call.input(grad_output)
     if shared:
         outer, channels, inner = 1, 1, x.size
     else:
-        outer, channels, inner = _channel_view(x.shape, ax, t.order)
-    grad_weight = np.zeros(weight.shape[0], np.float64)
-    _kernels.prelu_backward(grad_output.ravel(t.order), x.ravel(t.order),
-                            np.ascontiguousarray(weight), t.flat, grad_weight,
-                            outer, channels, inner)
-    return t.result, grad_weight.astype(x.dtype)
+        outer, channels, inner = _channel_view(x.shape, ax, call.order)
+    grad_weight = np.empty(weight.shape[0], np.float64)
+    PyObject_GetBuffer(np.ascontiguousarray(weight), &wview, PyBUF_C_CONTIGUOUS)
+    PyObject_GetBuffer(grad_weight, &gwview, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+    try:
+        with nogil:
+            status = K.run_prelu_backward(call.is_double(), call.in_views[1].buf,
+                                          call.in_views[0].buf, wview.buf, call.out_view.buf,
+                                          <double *>gwview.buf, outer, channels, inner)
+    finally:
+        PyBuffer_Release(&gwview)
+        PyBuffer_Release(&wview)
+    if status != 0:
+        raise MemoryError("prelu_backward: could not allocate the weight-gradient blocks")
+    return call.finish(), grad_weight.astype(x.dtype, copy=False)

@@ -108,7 +108,7 @@ def _mp_value(kind, x):
                 return float(t * cdf)
             return float(cdf + t * mpmath.npdf(t))
         c = mpmath.sqrt(2 / mpmath.pi)
-        k = mpmath.mpf(TANH_CUBIC)
+        k = mpmath.mpf("0.044715")  # the decimal constant, not its double
         w = 2 * c * (t + k * t**3)
         s = 1 / (1 + mpmath.exp(-w))
         if kind == "tanh":
