@@ -12,7 +12,18 @@ array([0., 0., 0., 1., 2.], dtype=float32)
 
 import os as _os
 
-from . import _kernels
+# GNU OpenMP lets idle worker threads spin for ~300,000 iterations before
+# sleeping.  On a machine whose cores are shared with other processes that
+# spinning steals the core a descheduled worker needs, and a 2-thread call
+# was measured 30x slower than a 1-thread one (16.6 ms against 0.7 ms for a
+# 2^20-element ReLU next to one busy process); with a short spin it stayed
+# faster than 1 thread.  libgomp reads this when it is loaded, which is just
+# below, so it only applies if nothing loaded libgomp earlier and the user
+# has not chosen a policy.
+if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "1000"
+
+from . import _kernels  # noqa: E402  (after the OpenMP environment is settled)
 from ._ops import (
     gelu,
     gelu_backward,
