@@ -1,0 +1,1 @@
+"""asv benchmarks of fastact; see asv_benchmarks/README.md."""
