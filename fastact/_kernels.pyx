@@ -181,6 +181,12 @@ def build_info():
 
 # -------------------------------------------------- elementwise drivers --
 
+cdef inline fa_index _slice_length(fa_index n, int nt) noexcept nogil:
+    """Elements per thread: one contiguous slice each, rounded up to 64
+    elements (a cache line of doubles) so no two threads write one line."""
+    return ((n + nt - 1) // nt + 63) // 64 * 64
+
+
 cdef void _forward(int op, const floating *x, floating *out, fa_index n, double param,
                    int nt) noexcept nogil:
     cdef fa_unary_f32 f32
@@ -197,14 +203,10 @@ cdef void _forward(int op, const floating *x, floating *out, fa_index n, double 
         else:
             f64(x, out, n, param)
         return
-    # One contiguous slice per thread, rounded to 64 elements (a cache line
-    # of doubles) so no two threads write to the same line.
-    part = ((n + nt - 1) // nt + 63) // 64 * 64
+    part = _slice_length(n, nt)
     for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
         start = t * part
-        stop = start + part
-        if stop > n:
-            stop = n
+        stop = min(start + part, n)
         if start < stop:
             if floating is float:
                 f32(x + start, out + start, stop - start, param)
@@ -228,12 +230,10 @@ cdef void _backward(int op, const floating *g, const floating *x, floating *out,
         else:
             f64(g, x, out, n, param)
         return
-    part = ((n + nt - 1) // nt + 63) // 64 * 64
+    part = _slice_length(n, nt)
     for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
         start = t * part
-        stop = start + part
-        if stop > n:
-            stop = n
+        stop = min(start + part, n)
         if start < stop:
             if floating is float:
                 f32(g + start, x + start, out + start, stop - start, param)
@@ -273,13 +273,11 @@ def copy(const floating[::1] src not None, floating[::1] dst not None):
     cdef int t
     if n == 0:
         return
-    part = ((n + nt - 1) // nt + 63) // 64 * 64
+    part = _slice_length(n, nt)
     with nogil:
         for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
             start = t * part
-            stop = start + part
-            if stop > n:
-                stop = n
+            stop = min(start + part, n)
             if start < stop:
                 memcpy(&dst[start], &src[start], (stop - start) * sizeof(floating))
 

@@ -85,9 +85,15 @@ cdef object _as_companion(object value, str name, object dtype):
     return arr.astype(dtype, copy=False)
 
 
-cdef void _check_same_shape(object arr, str name, object x) except *:
-    if arr.shape != x.shape:
-        raise ValueError(f"{name} must have the shape of x {x.shape}, got {arr.shape}")
+cdef tuple _gradient_inputs(object grad_output, object x):
+    """Validated (grad_output, x) of a backward function."""
+    x = _as_float_array(x, "x")
+    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
+    if grad_output.shape != x.shape:
+        raise ValueError(
+            f"grad_output must have the shape of x {x.shape}, got {grad_output.shape}"
+        )
+    return grad_output, x
 
 
 cdef double _as_slope(object value, str name) except? -1.0:
@@ -308,9 +314,7 @@ def relu_backward(grad_output, x, out=None):
     The derivative at ``x == 0`` is taken as 0 (as PyTorch does); where x is
     NaN the result is NaN.
     """
-    x = _as_float_array(x, "x")
-    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
-    _check_same_shape(grad_output, "grad_output", x)
+    grad_output, x = _gradient_inputs(grad_output, x)
     return _binary(_RELU, grad_output, x, out, 0.0)
 
 
@@ -357,9 +361,7 @@ def leaky_relu_backward(grad_output, x, negative_slope=0.01, out=None):
     ndarray
         The gradient with respect to x.
     """
-    x = _as_float_array(x, "x")
-    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
-    _check_same_shape(grad_output, "grad_output", x)
+    grad_output, x = _gradient_inputs(grad_output, x)
     return _binary(_LEAKY_RELU, grad_output, x, out,
                    _as_slope(negative_slope, "negative_slope"))
 
@@ -410,9 +412,7 @@ def gelu_backward(grad_output, x, approximate="none", out=None):
     ndarray
         The gradient with respect to x.
     """
-    x = _as_float_array(x, "x")
-    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
-    _check_same_shape(grad_output, "grad_output", x)
+    grad_output, x = _gradient_inputs(grad_output, x)
     return _binary(_GELU_TANH if _is_tanh(approximate) else _GELU, grad_output, x, out, 0.0)
 
 
@@ -528,9 +528,7 @@ def prelu_backward(grad_output, x, weight, axis=1):
         ``grad_output * x`` where ``x <= 0``.  Accumulated in float64 in
         fixed-size blocks, so the result does not depend on the thread count.
     """
-    x = _as_float_array(x, "x")
-    grad_output = _as_companion(grad_output, "grad_output", x.dtype)
-    _check_same_shape(grad_output, "grad_output", x)
+    grad_output, x = _gradient_inputs(grad_output, x)
     weight = _as_companion(weight, "weight", x.dtype)
     shared, ax = _prelu_layout(x, weight, axis)
     cdef _Call call = _Call.__new__(_Call)
