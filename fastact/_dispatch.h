@@ -83,9 +83,15 @@ typedef struct {
 #if FA_HAVE_X86_LEVELS
 #define FA_ISA avx2
 #define FA_TARGET __attribute__((target("avx2,fma")))
+#define FA_MATH_SUFFIX math_avx2   /* _simd.h's element functions again, with fma() */
+#define FA_MATH_FMA 1
+#define FA_MATH_ATTR FA_TARGET
+#include "_simd.h"
 #define FA_T float
 #define FA_TS f32
+#define FA_GELU_LOOPS_ELSEWHERE /* float32 GELU comes from _gelu_x86.h here */
 #include "_loops.h"
+#undef FA_GELU_LOOPS_ELSEWHERE
 #undef FA_T
 #undef FA_TS
 #define FA_T double
@@ -95,12 +101,21 @@ typedef struct {
 #undef FA_TS
 #undef FA_ISA
 #undef FA_TARGET
+#undef FA_MATH_SUFFIX
 
 #define FA_ISA avx512
+#if defined(__clang__) /* clang rejects prefer-vector-width and would drop the whole attribute */
+#define FA_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"), min_vector_width(512)))
+#else
 #define FA_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512")))
+#endif
+#define FA_MATH_SUFFIX math_avx512
+#include "_simd.h"
 #define FA_T float
 #define FA_TS f32
+#define FA_GELU_LOOPS_ELSEWHERE /* float32 GELU comes from _gelu_x86.h here */
 #include "_loops.h"
+#undef FA_GELU_LOOPS_ELSEWHERE
 #undef FA_T
 #undef FA_TS
 #define FA_T double
@@ -110,15 +125,28 @@ typedef struct {
 #undef FA_TS
 #undef FA_ISA
 #undef FA_TARGET
+#undef FA_MATH_SUFFIX
+#undef FA_MATH_FMA
+#undef FA_MATH_ATTR
 #endif
+
+#if FA_HAVE_X86_LEVELS
+#include "_gelu_x86.h"   /* hand-vectorised float32 GELU: fa_gelu_f32_avx512_vec, ... */
+#endif
+
+/* float32 GELU loops of a level: the generic ones (base) or _gelu_x86.h's */
+#define FA_GELU32_base(name) name##_f32_base
+#define FA_GELU32_avx2(name) name##_f32_avx2_vec
+#define FA_GELU32_avx512(name) name##_f32_avx512_vec
 
 #define FA_TABLE(isa)                                                                            \
     {                                                                                            \
         #isa,                                                                                    \
-        {fa_relu_f32_##isa, fa_leaky_relu_f32_##isa, fa_gelu_f32_##isa, fa_gelu_tanh_f32_##isa}, \
+        {fa_relu_f32_##isa, fa_leaky_relu_f32_##isa, FA_GELU32_##isa(fa_gelu),                   \
+         FA_GELU32_##isa(fa_gelu_tanh)},                                                         \
         {fa_relu_f64_##isa, fa_leaky_relu_f64_##isa, fa_gelu_f64_##isa, fa_gelu_tanh_f64_##isa}, \
         {fa_relu_backward_f32_##isa, fa_leaky_relu_backward_f32_##isa,                           \
-         fa_gelu_backward_f32_##isa, fa_gelu_tanh_backward_f32_##isa},                           \
+         FA_GELU32_##isa(fa_gelu_backward), FA_GELU32_##isa(fa_gelu_tanh_backward)},             \
         {fa_relu_backward_f64_##isa, fa_leaky_relu_backward_f64_##isa,                           \
          fa_gelu_backward_f64_##isa, fa_gelu_tanh_backward_f64_##isa},                           \
         fa_prelu_vector_f32_##isa, fa_prelu_vector_f64_##isa,                                    \

@@ -8,6 +8,8 @@
  *   FA_TS      its suffix (f32 or f64), used to pick the element maths
  *   FA_ISA     the instruction-set suffix (base, avx2, avx512)
  *   FA_TARGET  a function attribute selecting that instruction set (may be empty)
+ * and optionally FA_GELU_LOOPS_ELSEWHERE, when hand-vectorised GELU loops
+ * (_gelu_x86.h) replace the generic ones for this type and level.
  *
  * The loops are plain C that GCC and Clang vectorise at -O3 with
  * -fno-trapping-math; the per-element maths lives in _simd.h.  Comparisons are
@@ -21,7 +23,13 @@
 #define FA_CAT2_(a, b) a##_##b
 #define FA_CAT2(a, b) FA_CAT2_(a, b)
 #define FA_LOOP(name) FA_CAT3(name, FA_TS, FA_ISA)
+/* the element maths of this level: fa_gelu_f64 or, when _dispatch.h set
+ * FA_MATH_SUFFIX (e.g. math_avx2), fa_gelu_f64_math_avx2 (see _simd.h) */
+#ifdef FA_MATH_SUFFIX
+#define FA_MATH(name) FA_CAT3(name, FA_TS, FA_MATH_SUFFIX)
+#else
 #define FA_MATH(name) FA_CAT2(name, FA_TS)
+#endif
 
 /* ---- unary loops: out[i] = f(x[i]; param) -------------------------------- */
 
@@ -43,6 +51,7 @@ FA_TARGET static void FA_LOOP(fa_leaky_relu)(const FA_T *x, FA_T *out, fa_index 
     }
 }
 
+#ifndef FA_GELU_LOOPS_ELSEWHERE
 FA_TARGET static void FA_LOOP(fa_gelu)(const FA_T *x, FA_T *out, fa_index n, double param)
 {
     (void)param;
@@ -56,6 +65,7 @@ FA_TARGET static void FA_LOOP(fa_gelu_tanh)(const FA_T *x, FA_T *out, fa_index n
     for (fa_index i = 0; i < n; i++)
         out[i] = FA_MATH(fa_gelu_tanh)(x[i]);
 }
+#endif
 
 /* ---- backward loops: out[i] = g[i] * f'(x[i]; param) ---------------------- */
 
@@ -79,6 +89,7 @@ FA_TARGET static void FA_LOOP(fa_leaky_relu_backward)(const FA_T *g, const FA_T 
     }
 }
 
+#ifndef FA_GELU_LOOPS_ELSEWHERE
 FA_TARGET static void FA_LOOP(fa_gelu_backward)(const FA_T *g, const FA_T *x, FA_T *out,
                                                 fa_index n, double param)
 {
@@ -94,6 +105,7 @@ FA_TARGET static void FA_LOOP(fa_gelu_tanh_backward)(const FA_T *g, const FA_T *
     for (fa_index i = 0; i < n; i++)
         out[i] = g[i] * FA_MATH(fa_gelu_tanh_grad)(x[i]);
 }
+#endif
 
 /* ---- PReLU with one slope per element of a row (channels on the last axis) - */
 

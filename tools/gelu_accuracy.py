@@ -2,7 +2,8 @@
 """Max-error measurement for the 8 GELU kernels of fastact.
 
   python tools/gelu_accuracy.py --impl header [--cflags "-mavx2 -mfma"] [--quick]
-  python tools/gelu_accuracy.py --impl fastact
+  python tools/gelu_accuracy.py --impl fastact [--level baseline|avx2|avx512]
+      (without --level: FASTACT_SIMD if set, else the best level of this CPU)
   options: --dtype f32|f64|both  --stride N (f32 sweep: every N-th float)
            --n64 N (random float64 points)  --json PATH  --bench
 
@@ -65,11 +66,15 @@ class HeaderImpl:
 
 
 class FastactImpl:
-    def __init__(self):
+    def __init__(self, level=None):
         sys.path.insert(0, ROOT)
         import fastact
+        from fastact import _kernels
         self.fa = fastact
-        self.cmd = "fastact " + getattr(fastact, "__version__", "?")
+        if level:                       # else: FASTACT_SIMD or the best level for this CPU
+            _kernels.set_simd_level(level)
+        self.level = _kernels.simd_level() if hasattr(_kernels, "simd_level") else (level or "?")
+        self.cmd = "fastact %s, SIMD level %s" % (getattr(fastact, "__version__", "?"), self.level)
 
     def __call__(self, name, x):
         appr = "tanh" if "tanh" in name else "none"
@@ -284,6 +289,8 @@ def bench(impl, results, n=1 << 20, reps=30):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--impl", choices=["header", "fastact"], default="header")
+    ap.add_argument("--level", choices=["baseline", "avx2", "avx512"],
+                    help="--impl fastact: the SIMD level to measure (fastact._kernels.set_simd_level)")
     ap.add_argument("--cflags", default="", help="extra compiler flags for --impl header, e.g. '-mavx2 -mfma'")
     ap.add_argument("--dtype", choices=["f32", "f64", "both"], default="both")
     ap.add_argument("--quick", action="store_true", help="f32: 4M random floats instead of the sweep; f64: 20k points")
@@ -294,7 +301,7 @@ def main():
     args = ap.parse_args()
     if args.quick and args.n64 == 200_000:
         args.n64 = 20_000
-    impl = HeaderImpl(args.cflags) if args.impl == "header" else FastactImpl()
+    impl = HeaderImpl(args.cflags) if args.impl == "header" else FastactImpl(args.level)
     print("impl:", impl.cmd, flush=True)
     results = {}
     if args.dtype in ("f32", "both"):

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Reproduce every constant of fastact/_gelu_x86.h (the float32 SIMD GELU).
+
+Exact form, a = |x|, Q(a) = Phi(-a) * exp(a^2/2) (entire, ~1/(a*sqrt(2*pi))):
+  gelu(x)  = max(x,0) - exp(-a^2/2) * P(a),   P(a) = a*Q(a)
+  gelu'(x) = [x>=0] + sign * exp(-a^2/2) * D(a),  D(a) = Q(a) - a/sqrt(2*pi)
+P and D are piecewise polynomials of degree DEG in t = a - c[i] (D: t = (a -
+c[i]) - clo[i]); the piece i is picked from the float32 bits of a:
+  i = clamp((bits(a) >> 23) - 124, 0, 6):  [0,1/4) [1/4,1/2) [1/2,1) [1,2) ... [8,16)
+(a is clamped to <= 15 before).  c[i] is the piece's midpoint (exact in
+float32, so a - c[i] is exact by Sterbenz), except piece 0 (c = 0, P has no
+constant term) and the piece [1/2,1) that holds the root r = 0.75179... of D:
+there c = r_hi, clo = r_lo and D = t*p(t) has no constant term either.
+exp: exp(h) = 2^n * (1 + e), e = r * q(r) on |r| <= ln2/2 (+ slack).
+tanh form: near its derivative root rt, gelu_t'(rt + d) = d * p(d), |d| < W.
+
+Fits: Chebyshev interpolation in mpmath (dps 40), converted exactly to the
+monomial basis, rounded to float32 (highest coefficient first, then the lower
+ones refitted?  no: plain rounding), errors measured on a dense grid in mpmath
+against the function, evaluated with float32-rounded coefficients in exact
+arithmetic (the evaluation rounding is measured by tools/gelu_accuracy.py).
+
+usage: python tools/fit_gelu_f32.py          # prints the C block + report
+       python tools/fit_gelu_f32.py --check  # also verify the header has it
+"""
+import os
+import sys
+import struct
+import mpmath as mp
+
+mp.mp.dps = 40
+
+DEG = int(os.environ.get("FA_FIT_DEG", "5"))        # piecewise P, D
+DEG_EXP = 6                                           # e = r*q(r), q degree DEG_EXP-1
+ROOTW_TANH = mp.mpf(1) / 32
+DEG_ROOT_TANH = 5
+EMIN = -3                  # piece 0 is [0, 2^EMIN)
+PER_BINADE = 4             # pieces per binade above it: i = (bits(a) >> 21) - FA_GX_IBASE
+EDGES = [mp.mpf(0)] + [mp.mpf(2) ** k * (1 + mp.mpf(j) / PER_BINADE)
+                       for k in range(EMIN, 4) for j in range(PER_BINADE)] + [mp.mpf(16)]
+NPIECE = len(EDGES) - 1    # 29 <= 32: two registers of 16, one vpermt2ps
+
+
+def f32(v):
+    return struct.unpack("f", struct.pack("f", float(v)))[0]
+
+
+def cheb_mono(f, lo, hi, deg, center):
+    """Chebyshev interpolant of f on [lo,hi], as monomial coefficients in t = x - center."""
+    n = deg + 1
+    lo, hi = mp.mpf(lo), mp.mpf(hi)
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / n) for k in range(n)]
+    vals = [f(mid + half * u) for u in nodes]
+    c = [2 * mp.fsum(vals[k] * mp.cos(mp.pi * j * (k + mp.mpf(1) / 2) / n) for k in range(n)) / n
+         for j in range(n)]
+    c[0] /= 2
+    # Chebyshev T_j(u) -> monomials in u, u = (x - mid)/half = (t + center - mid)/half
+    T = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
+    for j in range(2, n):
+        t = [mp.mpf(0)] + [2 * v for v in T[j - 1]]
+        for i, v in enumerate(T[j - 2]):
+            t[i] -= v
+        T.append(t)
+    mono_u = [mp.mpf(0)] * n
+    for j in range(n):
+        for i, v in enumerate(T[j]):
+            mono_u[i] += c[j] * v
+    # u = alpha*t + beta
+    alpha, beta = 1 / half, (mp.mpf(center) - mid) / half
+    out = [mp.mpf(0)] * n
+    for k, ck in enumerate(mono_u):          # ck*(alpha t + beta)^k
+        for j in range(k + 1):
+            out[j] += ck * mp.binomial(k, j) * alpha ** j * beta ** (k - j)
+    return out
+
+
+def horner(coefs, t):
+    p = mp.mpf(0)
+    for cf in reversed(coefs):
+        p = p * t + cf
+    return p
+
+
+def Q(a):
+    return mp.erfc(a / mp.sqrt(2)) / 2 * mp.exp(a * a / 2)
+
+
+RS2PI = 1 / mp.sqrt(2 * mp.pi)
+
+
+def P(a):
+    return a * Q(a)
+
+
+def D(a):
+    return Q(a) - a * RS2PI
+
+
+def dgelu(x):
+    return mp.ncdf(x) + x * mp.npdf(x)
+
+
+C1 = 2 * mp.sqrt(2 / mp.pi)
+C3 = C1 * mp.mpf("0.044715")
+
+
+def dgelu_tanh(x):
+    w = C1 * x + C3 * x ** 3
+    s = 1 / (1 + mp.exp(-w))
+    return s + x * s * (1 - s) * (C1 + 3 * C3 * x * x)
+
+
+def flit(v):
+    """a C float literal that round-trips"""
+    t = "%.9g" % v
+    if "e" not in t and "." not in t and "n" not in t:
+        t += ".0"
+    return t + "f"
+
+
+def hi_lo32(v):
+    hi = f32(v)
+    lo = f32(v - mp.mpf(hi))
+    return hi, lo
+
+
+def fit_zero_const(fn, lo, hi, deg, center):
+    """fn(center + t) = t * p(t): fit p (degree deg-1), return [0, p...]."""
+    def g(x):
+        t = x - center
+        if abs(t) < mp.mpf(10) ** -30:
+            return mp.diff(fn, center)
+        return fn(x) / t
+    return [mp.mpf(0)] + cheb_mono(g, lo, hi, deg - 1, center)
+
+
+def max_rel(fn, coefs, lo, hi, center, npts=600):
+    worst = 0
+    for k in range(npts + 1):
+        x = lo + (hi - lo) * mp.mpf(k) / npts
+        ex = fn(x)
+        if abs(x - center) < mp.mpf(10) ** -20:
+            continue
+        worst = max(worst, abs(horner([mp.mpf(c) for c in coefs], x - center) / ex - 1))
+    return float(worst)
+
+
+def main():
+    report, lines = [], []
+    r = mp.findroot(dgelu, -0.75)             # root of gelu'; D(-r) = 0
+    rhi, rlo = hi_lo32(-r)
+    rt = mp.findroot(dgelu_tanh, -0.75)
+    rthi, rtlo = hi_lo32(rt)
+    centers, clos, Pc, Dc = [], [], [], []
+    for i in range(NPIECE):
+        lo, hi = EDGES[i], EDGES[i + 1]
+        if i == 0:
+            c, cl = 0.0, 0.0
+            pc = fit_zero_const(P, lo, hi, DEG, mp.mpf(0))
+            dc = cheb_mono(D, lo, hi, DEG, 0)
+        elif lo <= -r < hi or lo <= -r - mp.mpf(1) / 8 < hi:   # root piece and the one below
+            c, cl = rhi, rlo
+            rr = mp.mpf(rhi) + mp.mpf(rlo)
+            pc = cheb_mono(P, lo, hi, DEG, mp.mpf(rhi))
+            dc = fit_zero_const(D, lo, hi, DEG, -r)
+        else:
+            c, cl = f32((lo + hi) / 2), 0.0
+            pc = cheb_mono(P, lo, hi, DEG, mp.mpf(c))
+            dc = cheb_mono(D, lo, hi, DEG, mp.mpf(c))
+        pc = [f32(v) for v in pc]
+        dc = [f32(v) for v in dc]
+        eP = max_rel(P, pc, lo, hi, mp.mpf(c))
+        eD = max_rel(D, dc, lo, hi, mp.mpf(c) + mp.mpf(cl))
+        report.append("piece %d [%s, %s) c=%r clo=%r  P rel %.2e  D rel %.2e"
+                      % (i, mp.nstr(lo, 4), mp.nstr(hi, 4), c, cl, eP, eD))
+        centers.append(c); clos.append(cl); Pc.append(pc); Dc.append(dc)
+    # exp: e = expm1(r) = r*q(r)
+    RMAX = mp.mpf("0.3467")
+    ec = [f32(v) for v in fit_zero_const(mp.expm1, -RMAX, RMAX, DEG_EXP, mp.mpf(0))]
+    worst = 0
+    for k in range(801):
+        x = -RMAX + 2 * RMAX * k / 800
+        worst = max(worst, abs((1 + horner([mp.mpf(c) for c in ec], x)) / mp.exp(x) - 1))
+    report.append("exp: 1 + r*q(r), degree %d, |r| <= %s, rel err of 1+e %.2e"
+                  % (DEG_EXP, mp.nstr(RMAX, 5), float(worst)))
+    # tanh-form root window
+    W = ROOTW_TANH
+    rtc = [f32(v) for v in fit_zero_const(dgelu_tanh, rt - W, rt + W, DEG_ROOT_TANH, rt)]
+    ert = max_rel(dgelu_tanh, rtc, rt - W, rt + W, rt, 400)
+    report.append("tanh root window |d| < %s degree %d rel err %.2e" % (mp.nstr(W, 5), DEG_ROOT_TANH, ert))
+
+    def arr(name, vals, n=32):
+        vals = list(vals) + [0.0] * (n - len(vals))
+        return "static const float %s[%d] FA_GX_ALIGN = {%s};" % (
+            name, n, ", ".join(flit(v) for v in vals))
+
+    lit = flit
+    lines.append("#define FA_GX_DEG %d" % DEG)
+    lines.append("#define FA_GX_NPIECE %d" % NPIECE)
+    lines.append("#define FA_GX_IBASE %d  /* piece = clamp((bits(a) >> 21) - IBASE, 0, NPIECE-1) */"
+                 % (((127 + EMIN) << 2) - 1))
+    rp = [i for i in range(NPIECE) if centers[i] == rhi]
+    assert rp == [rp[0], rp[0] + 1] and rp[0] % 2 == 0
+    lines.append("#define FA_GX_ROOTPIECE %d  /* this piece and the next: t = (a - r_hi) - r_lo */" % rp[0])
+    lines.append("#define FA_GX_DEG_EXP %d" % DEG_EXP)
+    ln2 = mp.log(2)
+    ln2hi = mp.floor(ln2 * 2 ** 16) / 2 ** 16            # 16 bits: n*LN2_HI exact for |n| < 256
+    lines.append("#define FA_GX_LOG2E %s" % flit(f32(1 / ln2)))
+    lines.append("#define FA_GX_LN2_HI %s  /* 16 bits: n*LN2_HI exact for |n| < 256 */" % flit(f32(ln2hi)))
+    lines.append("#define FA_GX_LN2_LO %s" % flit(f32(ln2 - ln2hi)))
+    lines.append("#define FA_GX_RS2PI %s" % flit(f32(RS2PI)))
+    c1h, c1l = hi_lo32(C1)
+    c3h, c3l = hi_lo32(C3)
+    c33h, c33l = hi_lo32(3 * C3)
+    for nm, v in (("TC1_HI", c1h), ("TC1_LO", c1l), ("TC3_HI", c3h), ("TC3_LO", c3l),
+                  ("TC33_HI", c33h), ("TC33_LO", c33l), ("RT_HI", rthi), ("RT_LO", rtlo),
+                  ("RT_W", float(W))):
+        lines.append("#define FA_GX_%s %s" % (nm, flit(v)))
+    for k, v in enumerate(ec):
+        lines.append("#define FA_GX_E%d %s" % (k, lit(v)))
+    for k, v in enumerate(rtc):
+        lines.append("#define FA_GX_RT%d %s" % (k, lit(v)))
+    lines.append(arr("fa_gx_center", centers))
+    lines.append(arr("fa_gx_clo", clos))
+    for k in range(DEG + 1):
+        lines.append(arr("fa_gx_p%d" % k, [pc[k] for pc in Pc]))
+    for k in range(DEG + 1):
+        lines.append(arr("fa_gx_d%d" % k, [dc[k] for dc in Dc]))
+    block = ("/* BEGIN GENERATED by tools/fit_gelu_f32.py -- do not edit by hand */\n"
+             + "\n".join(lines) + "\n/* END GENERATED */\n")
+    print(block)
+    print("/* fit report:")
+    for l in report:
+        print(" * " + l)
+    print(" */")
+    if "--check" in sys.argv:
+        hdr = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fastact", "_gelu_x86.h")
+        ok = block in open(hdr).read()
+        print("header contains generated block:", ok)
+        sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
