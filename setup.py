@@ -199,11 +199,25 @@ def _extensions():
         "embedsignature": True,
     }
     modules = [
-        Extension("fastact._kernels", ["fastact/_kernels.pyx"], include_dirs=["fastact"]),
+        Extension(
+            "fastact._kernels",
+            ["fastact/_kernels.pyx"],
+            include_dirs=["fastact"],
+            depends=[
+                "fastact/_dispatch.h",
+                "fastact/_loops.h",
+                "fastact/_simd.h",
+                "fastact/_gelu_x86.h",
+            ],
+        ),
         Extension("fastact._ops", ["fastact/_ops.pyx"]),
+        Extension(
+            "fastact.nn._fused",
+            ["fastact/nn/_fused.pyx"],
+            include_dirs=["fastact/nn"],
+            depends=["fastact/nn/_fused_impl.h"],
+        ),
     ]
-    if os.path.exists(os.path.join("fastact", "nn", "_fused.pyx")):
-        modules.append(Extension("fastact.nn._fused", ["fastact/nn/_fused.pyx"]))
     return cythonize(modules, compiler_directives=directives)
 
 

@@ -1,0 +1,409 @@
+"""Layers of the fastact.nn trainer: a dense layer and four activations.
+
+Every layer keeps its own work buffers, sized for the largest batch it has
+seen, and writes its results into views of them (NumPy ``out=`` arguments
+and fastact's in-place kernels), so a training step after the first one
+allocates no new arrays.  A result therefore stays valid only until the
+layer's next call of the same method.
+
+A dense layer followed by an activation is run as one fused step: the bias
+is added and the activation applied in one pass (``Dense.forward(x, act)``),
+and on the way back the activation's gradient and the bias gradient are
+computed in one pass.  The piecewise-linear activations do this in the
+compiled helper :mod:`fastact.nn._fused`; GELU uses fastact's kernels.
+
+Shapes: inputs are ``(batch, features)``, C-contiguous, of the layer's
+dtype.  ``Dense.weight`` has shape ``(in_features, out_features)`` so that
+the forward pass is ``x @ weight + bias`` (the transpose of PyTorch's
+``Linear.weight``).
+"""
+
+import math
+
+import numpy as np
+
+import fastact as fa
+
+try:  # the compiled fused loops; everything works without them, slower
+    from . import _fused
+except ImportError:  # pragma: no cover - only when the extension is not built
+    _fused = None
+
+__all__ = [
+    "Layer",
+    "Dense",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "GELU",
+    "make_activation",
+    "ACTIVATIONS",
+    "fused_available",
+]
+
+#: Set to False to run every step through NumPy and fastact's public kernels
+#: only (the tests compare both paths).
+USE_FUSED = True
+
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "gelu", "gelu_tanh")
+
+# Codes of the activations the compiled helper fuses (see _fused.pyx).
+_KIND_RELU, _KIND_LEAKY, _KIND_PRELU = 0, 1, 2
+
+
+def fused_available():
+    """True when the compiled fused loops are built and enabled."""
+    return _fused is not None and USE_FUSED
+
+
+class _Buffers:
+    """Named scratch arrays that grow to the largest batch seen.
+
+    ``get(name, rows, cols)`` returns a C-contiguous ``(rows, cols)`` view of
+    an array with at least ``rows`` rows, allocating only when it must grow.
+    """
+
+    __slots__ = ("dtype", "_arrays")
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+        self._arrays = {}
+
+    def get(self, name, rows, cols):
+        arr = self._arrays.get(name)
+        if arr is None or arr.shape[0] < rows or arr.shape[1] != cols:
+            arr = np.empty((max(rows, 1), cols), dtype=self.dtype)
+            self._arrays[name] = arr
+        return arr[:rows]
+
+    def clear(self):
+        self._arrays.clear()
+
+
+class Layer:
+    """Base class: a layer with parameters and their gradients.
+
+    ``param_names`` lists the attribute names of the parameters; the
+    gradient of ``name`` lives in the attribute ``"grad_" + name`` (same
+    shape and dtype, overwritten by every ``backward``).
+    """
+
+    param_names = ()
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self._buf = _Buffers(self.dtype)
+
+    def parameters(self):
+        """List of ``(name, param, grad)`` for every parameter of the layer."""
+        return [(n, getattr(self, n), getattr(self, "grad_" + n)) for n in self.param_names]
+
+    def forward(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def config(self):
+        """The constructor arguments (JSON-friendly) that rebuild this layer."""
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x @ weight + bias``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of the input and the output.
+    dtype : float32 or float64
+    rng : numpy.random.Generator, optional
+        Source of the initial weights.  Like PyTorch's ``nn.Linear``, weight
+        and bias are drawn from U(-1/sqrt(in_features), 1/sqrt(in_features))
+        (kaiming-uniform with a = sqrt(5) for the weight); values are drawn
+        in float64 and rounded, so float32 and float64 models with one seed
+        start from the same point.
+    input_grad : bool
+        Whether ``backward`` computes the gradient with respect to the input
+        (not needed for the first layer of a network; skipping it saves one
+        matrix product per step).
+    """
+
+    param_names = ("weight", "bias")
+
+    def __init__(self, in_features, out_features, *, dtype=np.float32, rng=None, input_grad=True):
+        super().__init__(dtype)
+        in_features, out_features = int(in_features), int(out_features)
+        if in_features < 1 or out_features < 1:
+            raise ValueError(
+                f"Dense layer sizes must be positive, got {in_features} -> {out_features}"
+            )
+        self.in_features, self.out_features = in_features, out_features
+        self.input_grad = bool(input_grad)
+        rng = np.random.default_rng() if rng is None else rng
+        bound = 1.0 / math.sqrt(in_features)
+        # Drawn in PyTorch's (out, in) order, stored transposed (in, out).
+        w = rng.uniform(-bound, bound, size=(out_features, in_features))
+        self.weight = np.ascontiguousarray(w.T, dtype=self.dtype)
+        self.bias = rng.uniform(-bound, bound, size=out_features).astype(self.dtype)
+        self.grad_weight = np.zeros_like(self.weight)
+        self.grad_bias = np.zeros_like(self.bias)
+        self._x = None
+        self._act = None
+
+    def config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features}
+
+    def forward(self, x, act=None):
+        """``x @ weight + bias``, then ``act`` (an Activation) if given.
+
+        With an activation the pre-activation values are kept for the
+        backward pass and the activation's output is returned.
+        """
+        n = x.shape[0]
+        self._x = x
+        self._act = act
+        z = np.matmul(x, self.weight, out=self._buf.get("z", n, self.out_features))
+        if act is None:
+            if fused_available():
+                _fused.bias_add(z, self.bias)
+            else:
+                np.add(z, self.bias, out=z)
+            return z
+        return act.forward_biased(z, self.bias)
+
+    def backward(self, grad):
+        """Gradients of weight and bias (stored) and of the input (returned).
+
+        ``grad`` is the gradient of the loss with respect to this step's
+        output (the activation's output if forward had one).  Returns None
+        when the layer was built with ``input_grad=False``.
+        """
+        act = self._act
+        if act is None:
+            dz = grad
+            if fused_available():
+                _fused.column_sums(dz, self.grad_bias)
+            else:
+                np.sum(dz, axis=0, out=self.grad_bias)
+        else:
+            dz = act.backward_biased(grad, self.grad_bias)
+        np.matmul(self._x.T, dz, out=self.grad_weight)
+        if not self.input_grad:
+            return None
+        return np.matmul(dz, self.weight.T, out=self._buf.get("dx", dz.shape[0], self.in_features))
+
+
+class Activation(Layer):
+    """Base class of the activation layers (element-wise, no shape change).
+
+    Subclasses implement ``forward``/``backward`` with fastact's kernels;
+    ``forward_biased``/``backward_biased`` add the preceding dense layer's
+    bias and compute its gradient, fused where possible.
+    """
+
+    name = None
+    _kind = None  # code of the compiled fused loop, or None
+    _flush = False  # zero subnormal outputs/gradients in the fused path
+
+    def forward(self, x):
+        raise NotImplementedError  # pragma: no cover
+
+    def backward(self, grad):
+        raise NotImplementedError  # pragma: no cover
+
+    def _fused_weight(self):
+        return self._no_weight
+
+    def _fused_grad_weight(self):
+        return self._no_weight
+
+    def forward_biased(self, z, bias):
+        """Add ``bias`` to ``z`` in place (z is kept) and apply the activation."""
+        if self._kind is not None and fused_available():
+            self._x = z
+            out = self._buf.get("out", z.shape[0], z.shape[1])
+            _fused.bias_act_forward(
+                z, bias, out, self._kind, self._slope(), self._fused_weight()
+            )
+            return out
+        if fused_available():
+            _fused.bias_add(z, bias)
+            out = self.forward(z)
+            if self._flush:
+                _fused.flush_subnormals(out)
+            return out
+        np.add(z, bias, out=z)
+        return self.forward(z)
+
+    def backward_biased(self, grad, grad_bias):
+        """Gradient w.r.t. the pre-activation (returned); bias gradient into grad_bias."""
+        if self._kind is not None and fused_available():
+            z = self._x
+            dz = self._buf.get("dx", z.shape[0], z.shape[1])
+            _fused.act_bias_backward(
+                grad, z, dz, grad_bias, self._kind, self._slope(),
+                self._fused_weight(), self._fused_grad_weight(),
+            )
+            return dz
+        dz = self.backward(grad)
+        if fused_available():
+            _fused.column_sums(dz, grad_bias, self._flush)
+        else:
+            np.sum(dz, axis=0, out=grad_bias)
+        return dz
+
+    def _slope(self):
+        return 0.0
+
+    def _out(self, x):
+        self._x = x
+        return self._buf.get("out", x.shape[0], x.shape[1])
+
+    def _dx(self, grad):
+        return self._buf.get("dx", grad.shape[0], grad.shape[1])
+
+    def __init__(self, dtype=np.float32):
+        super().__init__(dtype)
+        self._x = None
+        self._no_weight = np.zeros(1, dtype=self.dtype)
+
+
+class ReLU(Activation):
+    """max(x, 0)."""
+
+    name = "relu"
+    _kind = _KIND_RELU
+
+    def forward(self, x):
+        return fa.relu(x, out=self._out(x))
+
+    def backward(self, grad):
+        return fa.relu_backward(grad, self._x, out=self._dx(grad))
+
+
+class LeakyReLU(Activation):
+    """x if x > 0 else negative_slope * x (PyTorch's default slope 0.01)."""
+
+    name = "leaky_relu"
+    _kind = _KIND_LEAKY
+
+    def __init__(self, negative_slope=0.01, dtype=np.float32):
+        super().__init__(dtype)
+        self.negative_slope = float(negative_slope)
+        if not math.isfinite(self.negative_slope):
+            raise ValueError(f"negative_slope must be finite, got {negative_slope!r}")
+
+    def config(self):
+        return {"negative_slope": self.negative_slope}
+
+    def _slope(self):
+        return self.negative_slope
+
+    def forward(self, x):
+        return fa.leaky_relu(x, self.negative_slope, out=self._out(x))
+
+    def backward(self, grad):
+        return fa.leaky_relu_backward(grad, self._x, self.negative_slope, out=self._dx(grad))
+
+
+class PReLU(Activation):
+    """x if x > 0 else weight * x, with a learned slope per unit.
+
+    Parameters
+    ----------
+    num_parameters : int
+        Number of slopes: the layer width (one per unit) or 1 (shared).
+    init : float
+        Initial slope, 0.25 as in PyTorch.  Learned slopes may become
+        negative or exceed 1; nothing constrains them.
+    """
+
+    name = "prelu"
+    _kind = _KIND_PRELU
+    param_names = ("weight",)
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=np.float32):
+        super().__init__(dtype)
+        num_parameters = int(num_parameters)
+        if num_parameters < 1:
+            raise ValueError(f"num_parameters must be positive, got {num_parameters}")
+        self.num_parameters = num_parameters
+        self.init = float(init)
+        self.weight = np.full(num_parameters, self.init, dtype=self.dtype)
+        self.grad_weight = np.zeros_like(self.weight)
+
+    def config(self):
+        return {"num_parameters": self.num_parameters, "init": self.init}
+
+    def _fused_weight(self):
+        return self.weight
+
+    def _fused_grad_weight(self):
+        return self.grad_weight
+
+    def forward(self, x):
+        return fa.prelu(x, self.weight, axis=1, out=self._out(x))
+
+    def backward(self, grad):
+        grad_input, grad_weight = fa.prelu_backward(grad, self._x, self.weight, axis=1)
+        self.grad_weight[...] = np.reshape(grad_weight, self.grad_weight.shape)
+        dx = self._dx(grad)
+        dx[...] = grad_input
+        return dx
+
+
+class GELU(Activation):
+    """x * Phi(x), exact (``approximate="none"``) or with the tanh formula."""
+
+    name = "gelu"
+    # GELU of inputs below about -13 (float32) is subnormal, and so is its
+    # gradient; in a training step they are flushed to zero (a change below
+    # 1.2e-38) because subnormals slow the following matrix products down
+    # many times over -- epochs grew 2x slower as training went on.
+    _flush = True
+
+    def __init__(self, approximate="none", dtype=np.float32):
+        super().__init__(dtype)
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def config(self):
+        return {"approximate": self.approximate}
+
+    def forward(self, x):
+        return fa.gelu(x, approximate=self.approximate, out=self._out(x))
+
+    def backward(self, grad):
+        return fa.gelu_backward(grad, self._x, approximate=self.approximate, out=self._dx(grad))
+
+
+def make_activation(name, width, dtype=np.float32, *, negative_slope=0.01,
+                    prelu_init=0.25, shared_prelu=False):
+    """Build an activation layer by name (one of :data:`ACTIVATIONS`).
+
+    ``"gelu"`` is the exact GELU, ``"gelu_tanh"`` the tanh approximation.
+    ``width`` is the number of units (used by PReLU's per-unit slopes).
+    """
+    key = str(name).strip().lower().replace("-", "_")
+    if key == "relu":
+        return ReLU(dtype=dtype)
+    if key in ("leaky_relu", "leakyrelu"):
+        return LeakyReLU(negative_slope, dtype=dtype)
+    if key == "prelu":
+        return PReLU(1 if shared_prelu else width, prelu_init, dtype=dtype)
+    if key == "gelu":
+        return GELU("none", dtype=dtype)
+    if key in ("gelu_tanh", "gelu_approx"):
+        return GELU("tanh", dtype=dtype)
+    raise ValueError(
+        f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
+    )

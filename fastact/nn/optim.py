@@ -1,0 +1,138 @@
+"""Optimisers: SGD with momentum and Adam, with PyTorch's defaults and maths.
+
+An optimiser updates a list of ``(param, grad)`` array pairs in place.  The
+model packs all its parameters into one flat array (and the gradients into
+another), so a step is a single fused pass over memory when the compiled
+helper is built; otherwise it falls back to in-place NumPy operations.
+"""
+
+import math
+
+import numpy as np
+
+from . import layers as _layers
+
+__all__ = ["Optimizer", "SGD", "Adam", "make_optimizer"]
+
+
+def _flat(a):
+    flat = a.reshape(-1)
+    if not np.shares_memory(flat, a):  # pragma: no cover - params are contiguous
+        raise ValueError("optimiser parameters must be contiguous arrays")
+    return flat
+
+
+class Optimizer:
+    """Base class; ``pairs`` is a list of (param, grad) arrays updated in place."""
+
+    def __init__(self, pairs, lr):
+        pairs = [(_flat(p), _flat(g)) for p, g in pairs]
+        for p, g in pairs:
+            if p.shape != g.shape or p.dtype != g.dtype:
+                raise ValueError("each parameter needs a gradient of the same shape and dtype")
+        self.pairs = pairs
+        lr = float(lr)
+        if not (lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"learning rate must be a non-negative number, got {lr!r}")
+        self.lr = lr
+        self.steps = 0
+
+    def step(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Same update as ``torch.optim.SGD``: ``g += weight_decay * p``;
+    ``buf = momentum * buf + (1 - dampening) * g`` (``buf = g`` on the first
+    step); ``p -= lr * (g + momentum * buf if nesterov else buf)``.
+    PyTorch's defaults: lr=1e-3, momentum=0, dampening=0, weight_decay=0.
+    """
+
+    def __init__(self, pairs, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False):
+        super().__init__(pairs, lr)
+        if momentum < 0:
+            raise ValueError(f"momentum must be >= 0, got {momentum}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires momentum > 0 and dampening = 0")
+        self.momentum, self.dampening = float(momentum), float(dampening)
+        self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
+        self.buffers = [np.zeros_like(p) for p, _ in self.pairs]
+
+    def step(self):
+        first = self.steps == 0
+        self.steps += 1
+        for (p, g), buf in zip(self.pairs, self.buffers):
+            if _layers.fused_available():
+                _layers._fused.sgd_update(
+                    p, g, buf, self.lr, self.momentum, self.dampening,
+                    self.weight_decay, self.nesterov, first,
+                )
+                continue
+            d = g + self.weight_decay * p if self.weight_decay else g.copy()
+            if self.momentum:
+                if first:
+                    buf[...] = d
+                else:
+                    buf *= self.momentum
+                    buf += (1 - self.dampening) * d
+                if self.nesterov:
+                    d += self.momentum * buf
+                else:
+                    d = buf
+            p -= self.lr * d
+
+
+class Adam(Optimizer):
+    """Adam as in ``torch.optim.Adam`` (L2 ``weight_decay``, not AdamW).
+
+    Defaults are PyTorch's: lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+    weight_decay=0.  Moments smaller than the smallest normal float are
+    flushed to zero (they would otherwise slow every step down once ReLU
+    units die and their moments decay into subnormals).
+    """
+
+    def __init__(self, pairs, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(pairs, lr)
+        b1, b2 = (float(b) for b in betas)
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        self.betas, self.eps, self.weight_decay = (b1, b2), float(eps), float(weight_decay)
+        self.exp_avg = [np.zeros_like(p) for p, _ in self.pairs]
+        self.exp_avg_sq = [np.zeros_like(p) for p, _ in self.pairs]
+
+    def step(self):
+        self.steps += 1
+        b1, b2 = self.betas
+        bc1 = 1.0 - b1 ** self.steps
+        bc2 = 1.0 - b2 ** self.steps
+        for (p, g), m, v in zip(self.pairs, self.exp_avg, self.exp_avg_sq):
+            if _layers.fused_available():
+                _layers._fused.adam_update(
+                    p, g, m, v, self.lr, b1, b2, self.eps, bc1, bc2, self.weight_decay
+                )
+                continue
+            d = g + self.weight_decay * p if self.weight_decay else g
+            m *= b1
+            m += (1 - b1) * d
+            v *= b2
+            v += (1 - b2) * (d * d)
+            tiny = np.finfo(p.dtype).tiny
+            m[np.abs(m) < tiny] = 0
+            v[v < tiny] = 0
+            denom = np.sqrt(v) / math.sqrt(bc2) + self.eps
+            p -= (self.lr / bc1) * (m / denom)
+
+
+def make_optimizer(name, pairs, lr=1e-3, momentum=0.0, weight_decay=0.0):
+    """``"adam"`` or ``"sgd"`` (with ``momentum``) over ``pairs``."""
+    key = str(name).strip().lower()
+    if key == "adam":
+        return Adam(pairs, lr=lr, weight_decay=weight_decay)
+    if key == "sgd":
+        return SGD(pairs, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose 'adam' or 'sgd'")
