@@ -2,9 +2,10 @@
 """Validation and dispatch: the public activation functions of fastact.
 
 This module turns whatever the user passed into contiguous buffers of one
-memory order for fastact._kernels' C entry points, and back.  It is compiled (plain Python semantics through
-Cython) because its common path -- a contiguous float array, with or without
-out= -- runs on every call and must cost well under a microsecond.
+memory order for fastact._kernels' C entry points, and back.  It is compiled
+because its common path -- a contiguous float array, with or without out= --
+runs on every call and must cost well under a microsecond: it reads
+contiguity and overlap from the buffer protocol instead of NumPy attributes.
 
 Rules enforced here, documented in the public docstrings:
 

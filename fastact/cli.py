@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-# Modules that implement subcommands outside this file (optional parts).
+# Modules that implement subcommands outside this file.
 _COMMAND_MODULES = ("fastact.bench", "fastact.nn.commands")
 
 
@@ -31,14 +31,7 @@ def build_parser():
     info = subparsers.add_parser("info", help="show how fastact was built and what it runs with")
     info.set_defaults(func=_info)
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not (name == exc.name or name.startswith(exc.name + ".")):
-                raise  # a dependency missing inside the module, not the module
-
-            continue
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
