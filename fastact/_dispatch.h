@@ -31,8 +31,8 @@ typedef void (*fa_unary_f32)(const float *, float *, fa_index, double);
 typedef void (*fa_unary_f64)(const double *, double *, fa_index, double);
 typedef void (*fa_binary_f32)(const float *, const float *, float *, fa_index, double);
 typedef void (*fa_binary_f64)(const double *, const double *, double *, fa_index, double);
-typedef void (*fa_prelu_vector_f32)(const float *, const float *, float *, fa_index);
-typedef void (*fa_prelu_vector_f64)(const double *, const double *, double *, fa_index);
+typedef void (*fa_prelu_rows_f32)(const float *, const float *, float *, fa_index, fa_index);
+typedef void (*fa_prelu_rows_f64)(const double *, const double *, double *, fa_index, fa_index);
 typedef void (*fa_prelu_vector_backward_f32)(const float *, const float *, const float *, float *,
                                              double *, fa_index);
 typedef void (*fa_prelu_vector_backward_f64)(const double *, const double *, const double *,
@@ -49,8 +49,8 @@ typedef struct {
     fa_unary_f64 forward_f64[FA_NUM_OPS];
     fa_binary_f32 backward_f32[FA_NUM_OPS];
     fa_binary_f64 backward_f64[FA_NUM_OPS];
-    fa_prelu_vector_f32 prelu_vector_f32;
-    fa_prelu_vector_f64 prelu_vector_f64;
+    fa_prelu_rows_f32 prelu_rows_f32;
+    fa_prelu_rows_f64 prelu_rows_f64;
     fa_prelu_vector_backward_f32 prelu_vector_backward_f32;
     fa_prelu_vector_backward_f64 prelu_vector_backward_f64;
     fa_prelu_run_backward_f32 prelu_run_backward_f32;
@@ -149,7 +149,7 @@ typedef struct {
          FA_GELU32_##isa(fa_gelu_backward), FA_GELU32_##isa(fa_gelu_tanh_backward)},             \
         {fa_relu_backward_f64_##isa, fa_leaky_relu_backward_f64_##isa,                           \
          fa_gelu_backward_f64_##isa, fa_gelu_tanh_backward_f64_##isa},                           \
-        fa_prelu_vector_f32_##isa, fa_prelu_vector_f64_##isa,                                    \
+        fa_prelu_rows_f32_##isa, fa_prelu_rows_f64_##isa,                                        \
         fa_prelu_vector_backward_f32_##isa, fa_prelu_vector_backward_f64_##isa,                  \
         fa_prelu_run_backward_f32_##isa, fa_prelu_run_backward_f64_##isa,                        \
     }

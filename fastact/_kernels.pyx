@@ -23,8 +23,9 @@ cdef extern from "_dispatch.h" nogil:
     ctypedef void (*fa_unary_f64)(const double *, double *, fa_index, double)
     ctypedef void (*fa_binary_f32)(const float *, const float *, float *, fa_index, double)
     ctypedef void (*fa_binary_f64)(const double *, const double *, double *, fa_index, double)
-    ctypedef void (*fa_prelu_vector_f32)(const float *, const float *, float *, fa_index)
-    ctypedef void (*fa_prelu_vector_f64)(const double *, const double *, double *, fa_index)
+    ctypedef void (*fa_prelu_rows_f32)(const float *, const float *, float *, fa_index, fa_index)
+    ctypedef void (*fa_prelu_rows_f64)(const double *, const double *, double *, fa_index,
+                                       fa_index)
     ctypedef void (*fa_prelu_vector_backward_f32)(const float *, const float *, const float *,
                                                   float *, double *, fa_index)
     ctypedef void (*fa_prelu_vector_backward_f64)(const double *, const double *, const double *,
@@ -39,8 +40,8 @@ cdef extern from "_dispatch.h" nogil:
         fa_unary_f64 forward_f64[4]
         fa_binary_f32 backward_f32[4]
         fa_binary_f64 backward_f64[4]
-        fa_prelu_vector_f32 prelu_vector_f32
-        fa_prelu_vector_f64 prelu_vector_f64
+        fa_prelu_rows_f32 prelu_rows_f32
+        fa_prelu_rows_f64 prelu_rows_f64
         fa_prelu_vector_backward_f32 prelu_vector_backward_f32
         fa_prelu_vector_backward_f64 prelu_vector_backward_f64
         fa_prelu_run_backward_f32 prelu_run_backward_f32
@@ -181,6 +182,26 @@ def build_info():
 
 # -------------------------------------------------- elementwise drivers --
 
+cdef inline fa_index _aligning_head(int op, const void *out, fa_index n,
+                                    size_t itemsize) noexcept nogil:
+    """Elements to run first so the rest of out starts on a 64-byte boundary.
+
+    NumPy's large arrays start 16 bytes past a page boundary, so 64-byte
+    stores straddle cache lines.  Aligning out first was measured (1 thread,
+    2^24 elements) to make ReLU 20 % and float32 GELU 10-35 % faster, but
+    the compiler-vectorised float64 GELU loops twice as slow, so those are
+    left as they are.  0 when out cannot be aligned (odd address).
+    """
+    cdef size_t address = <size_t>out
+    cdef fa_index head
+    if itemsize == 8 and (op == FA_GELU or op == FA_GELU_TANH):
+        return 0
+    if address % itemsize:
+        return 0
+    head = <fa_index>(((64 - address % 64) % 64) // itemsize)
+    return head if head < n else n
+
+
 cdef inline fa_index _slice_length(fa_index n, int nt) noexcept nogil:
     """Elements per thread: one contiguous slice each, rounded up to 64
     elements (a cache line of doubles) so no two threads write one line."""
@@ -193,10 +214,19 @@ cdef void _forward(int op, const floating *x, floating *out, fa_index n, double 
     cdef fa_unary_f64 f64
     cdef fa_index part, start, stop
     cdef int t
+    cdef fa_index head = _aligning_head(op, out, n, sizeof(floating))
     if floating is float:
         f32 = _table.forward_f32[op]
     else:
         f64 = _table.forward_f64[op]
+    if head:
+        if floating is float:
+            f32(x, out, head, param)
+        else:
+            f64(x, out, head, param)
+        x += head
+        out += head
+        n -= head
     if nt <= 1:
         if floating is float:
             f32(x, out, n, param)
@@ -220,10 +250,20 @@ cdef void _backward(int op, const floating *g, const floating *x, floating *out,
     cdef fa_binary_f64 f64
     cdef fa_index part, start, stop
     cdef int t
+    cdef fa_index head = _aligning_head(op, out, n, sizeof(floating))
     if floating is float:
         f32 = _table.backward_f32[op]
     else:
         f64 = _table.backward_f64[op]
+    if head:
+        if floating is float:
+            f32(g, x, out, head, param)
+        else:
+            f64(g, x, out, head, param)
+        g += head
+        x += head
+        out += head
+        n -= head
     if nt <= 1:
         if floating is float:
             f32(g, x, out, n, param)
@@ -316,21 +356,27 @@ cdef void run_prelu_forward(bint is_double, const void *x, const void *weight, v
 
 cdef void _prelu_rows(const floating *x, const floating *w, floating *out, fa_index rows,
                       fa_index channels, int nt) noexcept nogil:
-    cdef fa_index r
+    """Channels last: one call of the row loop per thread, on a slice of rows."""
+    cdef fa_index part, first, last
+    cdef int t
     if nt <= 1:
-        for r in range(rows):
-            _prelu_row(x + r * channels, w, out + r * channels, channels)
-    else:
-        for r in prange(rows, num_threads=nt, schedule="static"):
-            _prelu_row(x + r * channels, w, out + r * channels, channels)
+        _prelu_row_block(x, w, out, rows, channels)
+        return
+    part = (rows + nt - 1) // nt
+    for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        first = t * part
+        last = min(first + part, rows)
+        if first < last:
+            _prelu_row_block(x + first * channels, w, out + first * channels, last - first,
+                             channels)
 
 
-cdef inline void _prelu_row(const floating *x, const floating *w, floating *out,
-                            fa_index n) noexcept nogil:
+cdef inline void _prelu_row_block(const floating *x, const floating *w, floating *out,
+                                  fa_index rows, fa_index channels) noexcept nogil:
     if floating is float:
-        _table.prelu_vector_f32(x, w, out, n)
+        _table.prelu_rows_f32(x, w, out, rows, channels)
     else:
-        _table.prelu_vector_f64(x, w, out, n)
+        _table.prelu_rows_f64(x, w, out, rows, channels)
 
 
 cdef void _prelu_runs(const floating *x, const floating *w, floating *out, fa_index runs,

@@ -107,13 +107,18 @@ FA_TARGET static void FA_LOOP(fa_gelu_tanh_backward)(const FA_T *g, const FA_T *
 }
 #endif
 
-/* ---- PReLU with one slope per element of a row (channels on the last axis) - */
+/* ---- PReLU with one slope per channel, channels last: rows x channels --- */
 
-FA_TARGET static void FA_LOOP(fa_prelu_vector)(const FA_T *x, const FA_T *w, FA_T *out, fa_index n)
+FA_TARGET static void FA_LOOP(fa_prelu_rows)(const FA_T *x, const FA_T *w, FA_T *out,
+                                             fa_index rows, fa_index channels)
 {
-    for (fa_index i = 0; i < n; i++) {
-        FA_T v = x[i];
-        out[i] = v > (FA_T)0 ? v : v * w[i];
+    for (fa_index r = 0; r < rows; r++) {
+        const FA_T *xr = x + r * channels;
+        FA_T *outr = out + r * channels;
+        for (fa_index i = 0; i < channels; i++) {
+            FA_T v = xr[i];
+            outr[i] = v > (FA_T)0 ? v : v * w[i];
+        }
     }
 }
 

@@ -124,11 +124,17 @@ cdef int _acquire(Py_buffer *view, object arr, int flags) except -1:
     return 1
 
 
-cdef inline bint _overlaps(Py_buffer *a, Py_buffer *b) noexcept:
-    """True when two buffers share memory without being the very same buffer."""
+cdef inline bint _intersects(Py_buffer *a, Py_buffer *b) noexcept:
+    """True when two buffers share any memory."""
     cdef char *a0 = <char *>a.buf
     cdef char *b0 = <char *>b.buf
-    return a0 != b0 and a0 < b0 + b.len and b0 < a0 + a.len
+    return a0 < b0 + b.len and b0 < a0 + a.len
+
+
+cdef inline bint _overlaps(Py_buffer *a, Py_buffer *b) noexcept:
+    """True when two elementwise operands share memory without being the same
+    buffer (the same buffer is fine: element i is read before it is written)."""
+    return a.buf != b.buf and _intersects(a, b)
 
 
 cdef class _Call:
@@ -496,7 +502,12 @@ def prelu(x, weight, axis=1, out=None):
     if call.n_in == 0:
         call.input(x)
     outer, channels, inner = _channel_view(x.shape, ax, call.order)
-    PyObject_GetBuffer(np.ascontiguousarray(weight), &wview, PyBUF_C_CONTIGUOUS)
+    weight = np.ascontiguousarray(weight)
+    PyObject_GetBuffer(weight, &wview, PyBUF_C_CONTIGUOUS)
+    if not call.fresh_output and _intersects(&wview, &call.out_view):
+        PyBuffer_Release(&wview)  # out would overwrite slopes still to be read
+        weight = weight.copy()
+        PyObject_GetBuffer(weight, &wview, PyBUF_C_CONTIGUOUS)
     try:
         with nogil:
             K.run_prelu_forward(call.is_double(), call.in_views[0].buf, wview.buf,

@@ -350,6 +350,16 @@ def test_prelu_shared_slope(dtype, shape, rng):
     np.testing.assert_allclose(grad_weight, want_weight, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+def test_prelu_out_overlapping_weight():
+    """Slopes stored in out's own memory are read before out is written."""
+    buf = np.array([[-1.0, -2.0, 3.0], [0.5, 0.25, -4.0]])
+    x = np.array([[-1.0, -1.0, -1.0], [-2.0, 2.0, -2.0]])
+    weight = buf[0]  # a view into the first row of out, written before the second is
+    want = np.where(x > 0, x, x * weight.copy())
+    fa.prelu(x, weight, out=buf)
+    np.testing.assert_array_equal(buf, want)
+
+
 def test_prelu_empty_gives_zero_weight_gradient():
     x = np.empty((0, 3))
     grad_input, grad_weight = fa.prelu_backward(x, x, np.ones(3))
