@@ -232,14 +232,17 @@ def _check_hyper(args):
 # ----------------------------------------------------------------------------
 
 
+def _run(name, body, args):
+    """Run a command's body; report expected failures in one line, exit status 1."""
+    try:
+        return body(args)
+    except (CommandError, ValueError, TypeError, FloatingPointError, OSError) as exc:
+        return _error(name, exc)
+
+
 def run_train(args):
     """Entry point of ``fastact train``; returns the exit status."""
-    try:
-        return _train(args)
-    except CommandError as exc:
-        return _error("train", exc)
-    except (ValueError, TypeError, FloatingPointError, OSError) as exc:
-        return _error("train", exc)
+    return _run("train", _train, args)
 
 
 def _train(args):
@@ -278,12 +281,7 @@ def _train(args):
 
 def run_compare(args):
     """Entry point of ``fastact compare``; returns the exit status."""
-    try:
-        return _compare(args)
-    except CommandError as exc:
-        return _error("compare", exc)
-    except (ValueError, TypeError, FloatingPointError, OSError) as exc:
-        return _error("compare", exc)
+    return _run("compare", _compare, args)
 
 
 def _parse_activations(text):
