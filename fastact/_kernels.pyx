@@ -13,7 +13,7 @@ is reduced in blocks whose size does not depend on the thread count, then
 combined in a fixed order, so it is also identical for any thread count.
 """
 
-from cython.parallel cimport prange, parallel
+from cython.parallel cimport prange
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
 
@@ -96,8 +96,8 @@ cdef fa_index GRAIN_GELU = 1 << 12
 # reduction order never depends on the number of threads.
 cdef fa_index REDUCE_BLOCK = 1 << 14
 
-cdef const fa_table *_table = fa_table_for(fa_detect_level())
 cdef int _level = fa_detect_level()
+cdef const fa_table *_table = fa_table_for(_level)
 cdef int _thread_cap = 0   # 0: not set by set_num_threads, follow OpenMP
 
 
