@@ -18,6 +18,16 @@
  *   4 vpermps + 3 blends (AVX2) per coefficient: no gathers.  The two pieces
  *   around the root of gelu' (x = -0.75179...) use t = (a - r_hi) - r_lo and
  *   D = t*p(t), so gelu' keeps its relative accuracy through the root.
+ * Near range, a < 3.9375 (nearly every element of unit-scale data; most of
+ *   the time goes here): no exp.  k = round(8a) sits in the low mantissa bits
+ *   of a + 1.5*2^20 and indexes 32 pieces of width 1/8; t = a - k/8 exactly.
+ *     gelu(x)  = max(x,0) - F(a),            F(a) = a*Phi(-a)
+ *     gelu'(x) = x < 0 ? G(a) : 1 - G(a),    G(a) = Phi(-a) - a*phi(a)
+ *   F, G: degree 5 in t (~5e-8 relative); the piece holding the root of G
+ *   uses t = (a - r_hi) - r_lo and G = t*p(t).  A vector with any element
+ *   outside the near range (or NaN) also runs the path above and takes its
+ *   result for those elements only, so each result depends on its element
+ *   alone: 17 vector operations per 16 elements instead of 36.
  * Tanh form: w = a*(C1 + C3*a^2) as a hi+lo pair (error ~2^-40 relative),
  *   E = exp(-w) = 2^n*(1+e) as above, one division:
  *   gelu_t(x) = x/(1+E)  (x>=0),   2^n * x(1+e)/(1+E)  (x<0)
@@ -75,6 +85,22 @@
 #define FA_GX_RT3 -0.0157828555f
 #define FA_GX_RT4 -0.113920458f
 #define FA_GX_RT5 -0.0166129079f
+#define FA_GX_NEAR_MAX 3.9375f  /* a below this: k = round(8a) <= 31 */
+#define FA_GX_NEAR_ROOTPIECE 6
+#define FA_GX_NEAR_DHI 0.00179153681f  /* r_hi - ROOTPIECE/8, exact */
+#define FA_GX_NEAR_DLO -1.21144499e-08f  /* r_lo */
+static const float fa_gx_nf0[32] FA_GX_ALIGN = {0.0f, 0.0562827215f, 0.100323416f, 0.132686332f, 0.154268771f, 0.16624096f, 0.169970512f, 0.166938588f, 0.158655256f, 0.146581337f, 0.132062212f, 0.116277866f, 0.100210801f, 0.0846320763f, 0.0701035261f, 0.056993179f, 0.0455002636f, 0.0356857777f, 0.0275050644f, 0.0208393782f, 0.0155241629f, 0.0113726771f, 0.00819434877f, 0.00580789521f, 0.00404969417f, 0.00277820416f, 0.00187533139f, 0.00124563975f, 0.000814201776f, 0.000523742638f, 0.000331564806f, 0.000206585362f};
+static const float fa_gx_nf1[32] FA_GX_ALIGN = {0.5f, 0.400782079f, 0.304626644f, 0.214384571f, 0.13250488f, 0.0608849227f, 0.000774278247f, -0.047261171f, -0.0833154693f, -0.108066708f, -0.122661583f, -0.128576145f, -0.127469197f, -0.121043406f, -0.110926151f, -0.0985779017f, -0.0852318034f, -0.0718637854f, -0.0591897443f, -0.0476837903f, -0.0376110859f, -0.0290685277f, -0.0220275335f, -0.0163744576f, -0.0119456472f, -0.0085555315f, -0.00601738133f, -0.00415719766f, -0.00282176025f, -0.00188211724f, -0.0012338165f, -0.00079504773f};
+static const float fa_gx_nf2[32] FA_GX_ALIGN = {-0.398942262f, -0.392745137f, -0.374584675f, -0.345708996f, -0.308057129f, -0.264067024f, -0.216442555f, -0.167908981f, -0.120985411f, -0.0777985156f, -0.0399545431f, -0.00847728457f, 0.0161896572f, 0.0341255106f, 0.0458348095f, 0.0521270931f, 0.0539909713f, 0.0524771884f, 0.0486013554f, 0.0432723053f, 0.0372476541f, 0.0311146155f, 0.0252914838f, 0.02004412f, 0.0155114764f, 0.0117348656f, 0.00868686382f, 0.00629697274f, 0.00447249832f, 0.00311414641f, 0.00212659128f, 0.00142476463f};
+static const float fa_gx_nf3[32] FA_GX_ALIGN = {-1.89898742e-06f, 0.0328576118f, 0.0634377226f, 0.0896954909f, 0.110020384f, 0.123380803f, 0.129394963f, 0.128322795f, 0.120985352f, 0.108628161f, 0.0927514955f, 0.0749326944f, 0.0566639602f, 0.0392235741f, 0.0235914681f, 0.0104119973f, 9.56040136e-09f, -0.00761896232f, -0.0126462644f, -0.015437806f, -0.0164327826f, -0.0160916187f, -0.0148480861f, -0.0130774118f, -0.0110796243f, -0.00907563139f, -0.00721263373f, -0.00557533652f, -0.00419978658f, -0.0030873958f, -0.00221749651f, -0.00155753607f};
+static const float fa_gx_nf4[32] FA_GX_ALIGN = {0.066575475f, 0.0641176254f, 0.0574121997f, 0.0469966754f, 0.0339051038f, 0.0193905197f, 0.00476849219f, -0.00873782393f, -0.0201288052f, -0.0287189037f, -0.0341776945f, -0.0365211964f, -0.0360609405f, -0.0333237574f, -0.0289579108f, -0.0236406606f, -0.0179996155f, -0.0125558851f, -0.00769213727f, -0.00364445266f, -0.000513534993f, 0.00171086611f, 0.0031188929f, 0.00384868053f, 0.00405798201f, 0.00390194636f, 0.00351803936f, 0.00301780086f, 0.00248427526f, 0.00197354658f, 0.00151877769f, 0.00113536371f};
+static const float fa_gx_nf5[32] FA_GX_ALIGN = {-0.00155678391f, -0.00734439166f, -0.0139366984f, -0.0191253927f, -0.0224435572f, -0.0236631129f, -0.0228116252f, -0.0201510005f, -0.0161240678f, -0.0112801697f, -0.0061934595f, -0.00138746167f, 0.00272326171f, 0.00586775318f, 0.00792796537f, 0.00892552268f, 0.00899196789f, 0.00833010115f, 0.00717395777f, 0.00575360563f, 0.00426879665f, 0.00287316064f, 0.00166854751f, 0.000707632396f, 2.13244016e-06f, -0.000466145575f, -0.000733825844f, -0.000845788454f, -0.000847291783f, -0.000778716756f, -0.00067275553f, -0.000553565973f};
+static const float fa_gx_ng0[32] FA_GX_ALIGN = {0.5f, 0.400782079f, 0.304626644f, 0.214384571f, 0.13250488f, 0.0608849227f, 0.0f, -0.047261171f, -0.0833154693f, -0.108066708f, -0.122661583f, -0.128576145f, -0.127469197f, -0.121043406f, -0.110926151f, -0.0985779017f, -0.0852318034f, -0.0718637854f, -0.0591897443f, -0.0476837903f, -0.0376110859f, -0.0290685277f, -0.0220275335f, -0.0163744576f, -0.0119456472f, -0.0085555315f, -0.00601738133f, -0.00415719766f, -0.00282176025f, -0.00188211724f, -0.0012338165f, -0.00079504773f};
+static const float fa_gx_ng1[32] FA_GX_ALIGN = {-0.797884583f, -0.785490394f, -0.749169469f, -0.691418052f, -0.616114318f, -0.528134048f, -0.431493998f, -0.335817903f, -0.241970718f, -0.155596912f, -0.0799089745f, -0.0169544667f, 0.0323794f, 0.0682510808f, 0.0916696489f, 0.104254201f, 0.107981935f, 0.104954354f, 0.097202681f, 0.0865445733f, 0.0744952783f, 0.0622292012f, 0.0505829416f, 0.0400882214f, 0.031022938f, 0.0234697219f, 0.0173737239f, 0.0125939446f, 0.00894499756f, 0.00622829469f, 0.00425318535f, 0.00284953206f};
+static const float fa_gx_ng2[32] FA_GX_ALIGN = {-1.08137135e-08f, 0.0985727906f, 0.190313086f, 0.269086361f, 0.330061048f, 0.370142311f, 0.388284892f, 0.384968311f, 0.362956017f, 0.325884461f, 0.278254479f, 0.224798128f, 0.16999194f, 0.117670782f, 0.0707744583f, 0.0312360413f, 6.69188296e-08f, -0.0228568614f, -0.0379387774f, -0.0463134162f, -0.0492983535f, -0.0482748672f, -0.0445442684f, -0.0392322466f, -0.0332388841f, -0.0272269044f, -0.0216379091f, -0.0167260151f, -0.012599363f, -0.00926218927f, -0.00665248977f, -0.00467260787f};
+static const float fa_gx_ng3[32] FA_GX_ALIGN = {0.265962213f, 0.256692022f, 0.229835868f, 0.188121483f, 0.135691836f, 0.0775670335f, 0.0182002075f, -0.0350584649f, -0.0806568488f, -0.115033716f, -0.136867851f, -0.146225929f, -0.144358128f, -0.133376583f, -0.115878984f, -0.0945783481f, -0.0719879791f, -0.0501938872f, -0.0307271462f, -0.0145314829f, -0.00200846442f, 0.00688449107f, 0.0125095658f, 0.0154207302f, 0.0162501149f, 0.0156190628f, 0.0140778469f, 0.0120727485f, 0.00993585959f, 0.00789131038f, 0.00607148837f, 0.00453771045f};
+static const float fa_gx_ng4[32] FA_GX_ALIGN = {-1.93995802e-05f, -0.0367083736f, -0.0696581453f, -0.0955931991f, -0.11217992f, -0.11827822f, -0.113913991f, -0.100730442f, -0.0806057155f, -0.0563965924f, -0.0309724789f, -0.00694994582f, 0.0135988183f, 0.0293191914f, 0.0396206863f, 0.0446108803f, 0.044946786f, 0.0416416861f, 0.0358651206f, 0.0287669487f, 0.0213456545f, 0.0143692903f, 0.0083471518f, 0.00354276807f, 1.4925813e-05f, -0.00232713367f, -0.00366634852f, -0.00422697747f, -0.00423521968f, -0.00389292953f, -0.00336355367f, -0.00276789209f};
+static const float fa_gx_ng5[32] FA_GX_ALIGN = {-0.0596328303f, -0.0567080379f, -0.0478886962f, -0.0345004834f, -0.0182837863f, -0.00126880745f, 0.0145753194f, 0.0274333004f, 0.0362539999f, 0.0404725708f, 0.0402088538f, 0.0361297131f, 0.0292794015f, 0.0208769552f, 0.012119391f, 0.0040222141f, -0.00268323952f, -0.00758980913f, -0.010598178f, -0.011859023f, -0.0116923684f, -0.0105024064f, -0.00870232005f, -0.00665821927f, -0.00465560146f, -0.00288705411f, -0.00145672634f, -0.000395716721f, 0.000317456695f, 0.000736053393f, 0.000927197048f, 0.000958492863f};
 static const float fa_gx_center[32] FA_GX_ALIGN = {0.0f, 0.140625f, 0.171875f, 0.203125f, 0.234375f, 0.28125f, 0.34375f, 0.40625f, 0.46875f, 0.5625f, 0.751791537f, 0.751791537f, 0.9375f, 1.125f, 1.375f, 1.625f, 1.875f, 2.25f, 2.75f, 3.25f, 3.75f, 4.5f, 5.5f, 6.5f, 7.5f, 9.0f, 11.0f, 13.0f, 15.0f, 0.0f, 0.0f, 0.0f};
 static const float fa_gx_clo[32] FA_GX_ALIGN = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -1.21144499e-08f, -1.21144499e-08f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 static const float fa_gx_p0[32] FA_GX_ALIGN = {0.0f, 0.0630697235f, 0.0753143653f, 0.0869909599f, 0.0981304944f, 0.113895938f, 0.133293658f, 0.151012182f, 0.167222187f, 0.189034551f, 0.225478381f, 0.225478381f, 0.253511637f, 0.275997818f, 0.299254745f, 0.316912562f, 0.330545425f, 0.345716864f, 0.359493017f, 0.36871919f, 0.375147045f, 0.381615251f, 0.386884809f, 0.39010188f, 0.392198235f, 0.39418909f, 0.39572379f, 0.39662239f, 0.397192329f, 0.0f, 0.0f, 0.0f};
@@ -121,10 +147,44 @@ static const float fa_gx_d5[32] FA_GX_ALIGN = {-0.0230033379f, -0.0192022379f, -
  * piece 26 [10.0, 12.0) c=11.0 clo=0.0  P rel 1.20e-08  D rel 2.71e-08
  * piece 27 [12.0, 14.0) c=13.0 clo=0.0  P rel 3.32e-09  D rel 8.20e-09
  * piece 28 [14.0, 16.0) c=15.0 clo=0.0  P rel 1.47e-08  D rel 4.27e-08
+ * near 0 [0.0, 0.0625) F rel 5.55e-10  G rel 3.16e-09
+ * near 1 [0.0625, 0.1875) F rel 4.52e-08  G rel 4.31e-08
+ * near 2 [0.1875, 0.3125) F rel 2.74e-08  G rel 5.59e-09
+ * near 3 [0.3125, 0.4375) F rel 4.67e-08  G rel 1.31e-08
+ * near 4 [0.4375, 0.5625) F rel 1.48e-08  G rel 5.47e-08
+ * near 5 [0.5625, 0.6875) F rel 2.96e-08  G rel 1.79e-08
+ * near 6 [0.6875, 0.8125) F rel 1.14e-08  G rel 1.52e-08
+ * near 7 [0.8125, 0.9375) F rel 2.60e-08  G rel 2.00e-08
+ * near 8 [0.9375, 1.0625) F rel 1.42e-08  G rel 1.73e-08
+ * near 9 [1.0625, 1.1875) F rel 3.68e-08  G rel 1.53e-08
+ * near 10 [1.1875, 1.3125) F rel 4.40e-08  G rel 1.06e-09
+ * near 11 [1.3125, 1.4375) F rel 2.13e-08  G rel 1.50e-08
+ * near 12 [1.4375, 1.5625) F rel 1.57e-08  G rel 3.68e-08
+ * near 13 [1.5625, 1.6875) F rel 3.55e-08  G rel 2.37e-09
+ * near 14 [1.6875, 1.8125) F rel 2.51e-08  G rel 3.16e-09
+ * near 15 [1.8125, 1.9375) F rel 1.84e-08  G rel 4.17e-08
+ * near 16 [1.9375, 2.0625) F rel 1.14e-08  G rel 2.73e-08
+ * near 17 [2.0625, 2.1875) F rel 5.04e-08  G rel 2.93e-08
+ * near 18 [2.1875, 2.3125) F rel 3.71e-08  G rel 8.91e-09
+ * near 19 [2.3125, 2.4375) F rel 9.28e-09  G rel 2.71e-08
+ * near 20 [2.4375, 2.5625) F rel 3.03e-08  G rel 2.14e-09
+ * near 21 [2.5625, 2.6875) F rel 1.46e-08  G rel 2.42e-08
+ * near 22 [2.6875, 2.8125) F rel 1.58e-08  G rel 8.28e-09
+ * near 23 [2.8125, 2.9375) F rel 1.72e-08  G rel 5.02e-08
+ * near 24 [2.9375, 3.0625) F rel 2.26e-08  G rel 5.12e-09
+ * near 25 [3.0625, 3.1875) F rel 3.82e-08  G rel 6.86e-08
+ * near 26 [3.1875, 3.3125) F rel 7.00e-09  G rel 3.81e-08
+ * near 27 [3.3125, 3.4375) F rel 2.53e-08  G rel 2.56e-08
+ * near 28 [3.4375, 3.5625) F rel 7.99e-09  G rel 4.13e-08
+ * near 29 [3.5625, 3.6875) F rel 2.24e-08  G rel 3.02e-08
+ * near 30 [3.6875, 3.8125) F rel 4.72e-08  G rel 2.43e-08
+ * near 31 [3.8125, 3.9375) F rel 4.69e-08  G rel 2.31e-08
  * exp: 1 + r*q(r), degree 6, |r| <= 0.3467, rel err of 1+e 1.03e-08
  * tanh root window |d| < 0.03125 degree 5 rel err 2.98e-08
  */
 
+
+#define FA_GX_NEAR_MAGIC 1572864.0f  /* 1.5*2^20: a + it rounds a to a multiple of 1/8, round(8a) in the low bits */
 #define FA_GX_ACLAMP 15.0f     /* exact form: gelu(-15) underflows; pieces cover [0,16) */
 #define FA_GX_TCLAMP 11.0f     /* tanh form: gelu_t(-11), gelu_t'(-11) underflow */
 
@@ -169,6 +229,14 @@ typedef struct { __m512 lo, hi; } fa_gx_tab512;
 #define MABSLT(a, c) _mm512_cmp_ps_mask(VABS(a), V1(c), _CMP_LT_OQ)
 #define VSEL(m, a, b) _mm512_mask_blend_ps(m, b, a)  /* m ? a : b */
 #define GX_SUBSEL(m, a, x, y) _mm512_mask_sub_ps(a, (__mmask16)~(m), x, y)   /* m ? a : x - y */
+#define VMAX0(a) _mm512_max_ps(_mm512_setzero_ps(), a)     /* max(0, a); -0.0 and NaN pass */
+#define MFAR(a, c) _mm512_cmp_ps_mask(a, V1(c), _CMP_NLT_UQ) /* !(a < c): NaN too */
+#define MEQ(a, c) _mm512_cmp_ps_mask(a, V1(c), _CMP_EQ_OQ)
+#define GX_ANY(m) ((m) != 0)
+#define GX_MSUB(m, a, b) _mm512_mask_sub_ps(a, m, a, b)      /* m ? a - b : a */
+#define GX_CASTI(v) _mm512_castps_si512(v)
+/* t = a - round(8a)/8, exactly (vreduceps, M = 3, round to nearest even) */
+GX_TGT gx_vf GX_N(gx_near_t)(gx_vf a, gx_vf k) { (void)k; return _mm512_reduce_ps(a, 0x38); }
 GX_TGT gx_vi GX_N(gx_index)(gx_vf a)
 {
     gx_vi i = _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(a), 21), _mm512_set1_epi32(FA_GX_IBASE));
@@ -223,6 +291,14 @@ typedef struct { __m256 t0, t1, t2, t3; } fa_gx_tab256;
 #define MABSLT(a, c) _mm256_cmp_ps(VABS(a), V1(c), _CMP_LT_OQ)
 #define VSEL(m, a, b) _mm256_blendv_ps(b, a, m)
 #define GX_SUBSEL(m, a, x, y) VSEL(m, a, VSUB(x, y))
+#define VMAX0(a) _mm256_max_ps(_mm256_setzero_ps(), a)
+#define MFAR(a, c) _mm256_cmp_ps(a, V1(c), _CMP_NLT_UQ)
+#define MEQ(a, c) _mm256_cmp_ps(a, V1(c), _CMP_EQ_OQ)
+#define GX_ANY(m) (_mm256_movemask_ps(m) != 0)
+#define GX_MSUB(m, a, b) VSUB(a, _mm256_and_ps(m, b))
+#define GX_CASTI(v) _mm256_castps_si256(v)
+/* t = a - round(8a)/8, exactly: k = a + NEAR_MAGIC holds a rounded to 1/8 */
+GX_TGT gx_vf GX_N(gx_near_t)(gx_vf a, gx_vf k) { return VSUB(a, VSUB(k, V1(FA_GX_NEAR_MAGIC))); }
 GX_TGT gx_vi GX_N(gx_index)(gx_vf a)
 {
     gx_vi i = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(a), 21), _mm256_set1_epi32(FA_GX_IBASE));
@@ -335,6 +411,69 @@ GX_TGT gx_vf GX_N(gx_gelu_grad)(const GX_N(gx_ptabs) *T, gx_vf x)
     return VSEL(MUNORD(x), x, r);
 }
 
+/* ---- near range, a < NEAR_MAX: one polynomial per 1/8, no exp ---- */
+
+typedef struct { gx_tab k[FA_GX_DEG + 1]; } GX_N(gx_ntabs);
+
+GX_TGT void GX_N(gx_load_ntabs)(GX_N(gx_ntabs) *T, int grad)
+{
+    static const float *const NF[FA_GX_DEG + 1] = {fa_gx_nf0, fa_gx_nf1, fa_gx_nf2, fa_gx_nf3, fa_gx_nf4, fa_gx_nf5};
+    static const float *const NG[FA_GX_DEG + 1] = {fa_gx_ng0, fa_gx_ng1, fa_gx_ng2, fa_gx_ng3, fa_gx_ng4, fa_gx_ng5};
+    for (int k = 0; k <= FA_GX_DEG; k++)
+        T->k[k] = GX_N(gx_tabload)(grad ? NG[k] : NF[k]);
+}
+
+/* F(a) = a*Phi(-a) (grad=0) or G(a) = Phi(-a) - a*phi(a) (grad=1); only
+ * meaningful for a < NEAR_MAX (the lookups read the low 5 bits of k) */
+GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int grad)
+{
+    gx_vf k = VADD(a, V1(FA_GX_NEAR_MAGIC));
+    gx_vi i = GX_CASTI(k);
+    gx_vf t = GX_N(gx_near_t)(a, k);
+    if (grad) {                        /* the root's piece: t = (a - r_hi) - r_lo */
+        gx_m root = MEQ(k, FA_GX_NEAR_MAGIC + 0.125f * FA_GX_NEAR_ROOTPIECE);
+        t = GX_MSUB(root, t, V1(FA_GX_NEAR_DHI));
+        t = GX_MSUB(root, t, V1(FA_GX_NEAR_DLO));
+    }
+    gx_vf p = GX_N(gx_look)(T->k[5], i);
+    p = VFMA(p, t, GX_N(gx_look)(T->k[4], i));
+    p = VFMA(p, t, GX_N(gx_look)(T->k[3], i));
+    p = VFMA(p, t, GX_N(gx_look)(T->k[2], i));
+    p = VFMA(p, t, GX_N(gx_look)(T->k[1], i));
+    return VFMA(p, t, GX_N(gx_look)(T->k[0], i));
+}
+
+/* gelu: the near polynomial, and the exp path only for vectors holding an
+ * element with |x| >= NEAR_MAX or NaN (rare for unit-scale data).  Which
+ * path an element takes depends on that element alone, so results do not
+ * depend on its neighbours. */
+GX_TGT gx_vf GX_N(gx_gelu_near)(const GX_N(gx_ntabs) *N, gx_vf x)
+{
+    gx_vf a = VABS(x);
+    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, 0));
+    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    if (__builtin_expect(GX_ANY(far), 0)) {
+        GX_N(gx_ptabs) T;
+        GX_N(gx_load_ptabs)(&T, 0);
+        r = VSEL(far, GX_N(gx_gelu)(&T, x), r);
+    }
+    return r;
+}
+
+GX_TGT gx_vf GX_N(gx_gelu_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
+{
+    gx_vf a = VABS(x);
+    gx_vf g = GX_N(gx_near)(N, a, 1);
+    gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);               /* x < 0 ? G : 1 - G */
+    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    if (__builtin_expect(GX_ANY(far), 0)) {
+        GX_N(gx_ptabs) T;
+        GX_N(gx_load_ptabs)(&T, 1);
+        r = VSEL(far, GX_N(gx_gelu_grad)(&T, x), r);
+    }
+    return r;
+}
+
 /* tanh form: a clamped, E = 2^n (1+e) = exp(-w(a)) */
 GX_TGT gx_vf GX_N(gx_tanh_exp)(gx_vf a, gx_vf s, gx_vf sl, gx_vf *n)
 {
@@ -439,9 +578,9 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad)(gx_vf x)
         }                                                                                    \
     }
 
-GX_UNARY_LOOP(fa_gelu_f32, GX_N(gx_ptabs) T; GX_N(gx_load_ptabs)(&T, 0), GX_N(gx_gelu)(&T, v))
+GX_UNARY_LOOP(fa_gelu_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, 0), GX_N(gx_gelu_near)(&N, v))
 GX_UNARY_LOOP(fa_gelu_tanh_f32, (void)0, GX_N(gx_gelu_tanh)(v))
-GX_BINARY_LOOP(fa_gelu_backward_f32, GX_N(gx_ptabs) T; GX_N(gx_load_ptabs)(&T, 1), GX_N(gx_gelu_grad)(&T, v))
+GX_BINARY_LOOP(fa_gelu_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, 1), GX_N(gx_gelu_grad_near)(&N, v))
 GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, (void)0, GX_N(gx_gelu_tanh_grad)(v))
 
 #undef GX_UNARY_LOOP
@@ -469,6 +608,12 @@ GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, (void)0, GX_N(gx_gelu_tanh_grad)(v))
 #undef MABSLT
 #undef VSEL
 #undef GX_SUBSEL
+#undef VMAX0
+#undef MFAR
+#undef MEQ
+#undef GX_ANY
+#undef GX_MSUB
+#undef GX_CASTI
 #undef GX_LOADU
 #undef GX_STOREU
 #undef GX_TAILMASK

@@ -189,6 +189,33 @@ def test_gelu_special_values(dtype, approximate):
     assert d[5] == 0.5 and d[6] == 0.5
 
 
+def _same_bits(got, expected):
+    """Equal bit for bit (so +0.0 differs from -0.0), NaN matching NaN."""
+    nan = np.isnan(expected)
+    assert np.array_equal(np.isnan(got), nan)
+    uint = np.uint32 if got.dtype == np.float32 else np.uint64
+    mismatch = np.flatnonzero(got[~nan].view(uint) != expected[~nan].view(uint))
+    assert mismatch.size == 0, f"{mismatch.size} elements differ, e.g. {got[~nan][mismatch[:3]]}"
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_element_does_not_depend_on_its_neighbours(simd_level, dtype, approximate, rng):
+    """A vector loop may take a slower path for a whole vector when one of its
+    elements needs it (|x| large, NaN); each result must still depend on its
+    own element alone, whatever shares its vector."""
+    x = mixed_values(dtype, rng)                  # 4*N(0,1): most vectors mix both paths
+    order = rng.permutation(x.size)
+    g = np.ones_like(x)
+    forward = fa.gelu(x, approximate=approximate)
+    backward = fa.gelu_backward(g, x, approximate=approximate)
+    _same_bits(fa.gelu(x[order], approximate=approximate), forward[order])
+    _same_bits(fa.gelu_backward(g, x[order], approximate=approximate), backward[order])
+    alone = np.array([fa.gelu(x[i:i + 1], approximate=approximate)[0]
+                      for i in range(0, x.size, 13)], dtype)
+    _same_bits(alone, forward[::13])
+
+
 # ------------------------------------------- backward vs finite differences --
 
 def _fd_points(rng):

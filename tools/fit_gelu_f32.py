@@ -14,6 +14,16 @@ there c = r_hi, clo = r_lo and D = t*p(t) has no constant term either.
 exp: exp(h) = 2^n * (1 + e), e = r * q(r) on |r| <= ln2/2 (+ slack).
 tanh form: near its derivative root rt, gelu_t'(rt + d) = d * p(d), |d| < W.
 
+Near range, a < NEAR_MAX = 3.9375 (almost every element of unit-scale data):
+no exp at all.  32 pieces of width 1/8 centred on k/8, k = round(8a), and
+t = a - k/8 (|t| <= 1/16, exact):
+  gelu(x)  = max(x,0) - F(a),        F(a) = a*Phi(-a)
+  gelu'(x) = x < 0 ? G(a) : 1 - G(a), G(a) = Phi(-a) - a*phi(a)
+F and G are degree-DEG polynomials in t; in the piece holding the root r of
+G, t is replaced by (t - (r_hi - 6/8)) - r_lo so G = t*p(t) keeps its relative
+accuracy through the root.  The Gaussian decay over a piece is at most
+exp(-a/16) <= exp(-1/4), which degree 5 follows to ~5e-8 relative.
+
 Fits: Chebyshev interpolation in mpmath (dps 40), converted exactly to the
 monomial basis, rounded to float32 (highest coefficient first, then the lower
 ones refitted?  no: plain rounding), errors measured on a dense grid in mpmath
@@ -39,6 +49,9 @@ PER_BINADE = 4             # pieces per binade above it: i = (bits(a) >> 21) - F
 EDGES = [mp.mpf(0)] + [mp.mpf(2) ** k * (1 + mp.mpf(j) / PER_BINADE)
                        for k in range(EMIN, 4) for j in range(PER_BINADE)] + [mp.mpf(16)]
 NPIECE = len(EDGES) - 1    # 29 <= 32: two registers of 16, one vpermt2ps
+NEAR_PIECES = 32           # k = round(8a) in 0..31: two registers, one vpermt2ps
+NEAR_STEP = mp.mpf(1) / 8
+NEAR_MAX = (NEAR_PIECES - mp.mpf(1) / 2) * NEAR_STEP   # a < 3.9375 keeps k <= 31
 
 
 def f32(v):
@@ -95,6 +108,14 @@ def P(a):
 
 def D(a):
     return Q(a) - a * RS2PI
+
+
+def F(a):
+    return a * mp.erfc(a / mp.sqrt(2)) / 2
+
+
+def G(a):
+    return mp.erfc(a / mp.sqrt(2)) / 2 - a * RS2PI * mp.exp(-a * a / 2)
 
 
 def dgelu(x):
@@ -175,6 +196,30 @@ def main():
         report.append("piece %d [%s, %s) c=%r clo=%r  P rel %.2e  D rel %.2e"
                       % (i, mp.nstr(lo, 4), mp.nstr(hi, 4), c, cl, eP, eD))
         centers.append(c); clos.append(cl); Pc.append(pc); Dc.append(dc)
+    # near range: F and G on 32 pieces of width 1/8, no exp
+    rpiece = int(mp.nint(-r / NEAR_STEP))
+    near_dhi = f32(mp.mpf(rhi) - rpiece * NEAR_STEP)          # exact: r_hi - 6/8
+    NF, NG = [], []
+    for k in range(NEAR_PIECES):
+        c = k * NEAR_STEP
+        lo, hi = max(mp.mpf(0), c - NEAR_STEP / 2), c + NEAR_STEP / 2
+        if k == 0:
+            fc = fit_zero_const(F, lo, hi, DEG, c)
+        else:
+            fc = cheb_mono(F, lo, hi, DEG, c)
+        if k == rpiece:
+            gc = fit_zero_const(G, lo, hi, DEG, -r)
+            gcenter = -r
+        else:
+            gc = cheb_mono(G, lo, hi, DEG, c)
+            gcenter = c
+        fc = [f32(v) for v in fc]
+        gc = [f32(v) for v in gc]
+        eF = max_rel(F, fc, lo, hi, c, 200)
+        eG = max_rel(G, gc, lo, hi, gcenter, 200)
+        report.append("near %d [%s, %s) F rel %.2e  G rel %.2e"
+                      % (k, mp.nstr(lo, 5), mp.nstr(hi, 5), eF, eG))
+        NF.append(fc); NG.append(gc)
     # exp: e = expm1(r) = r*q(r)
     RMAX = mp.mpf("0.3467")
     ec = [f32(v) for v in fit_zero_const(mp.expm1, -RMAX, RMAX, DEG_EXP, mp.mpf(0))]
@@ -221,6 +266,15 @@ def main():
         lines.append("#define FA_GX_E%d %s" % (k, lit(v)))
     for k, v in enumerate(rtc):
         lines.append("#define FA_GX_RT%d %s" % (k, lit(v)))
+    lines.append("#define FA_GX_NEAR_MAX %s  /* a below this: k = round(8a) <= 31 */"
+                 % flit(float(NEAR_MAX)))
+    lines.append("#define FA_GX_NEAR_ROOTPIECE %d" % rpiece)
+    lines.append("#define FA_GX_NEAR_DHI %s  /* r_hi - ROOTPIECE/8, exact */" % flit(near_dhi))
+    lines.append("#define FA_GX_NEAR_DLO %s  /* r_lo */" % flit(rlo))
+    for k in range(DEG + 1):
+        lines.append(arr("fa_gx_nf%d" % k, [fc[k] for fc in NF]))
+    for k in range(DEG + 1):
+        lines.append(arr("fa_gx_ng%d" % k, [gc[k] for gc in NG]))
     lines.append(arr("fa_gx_center", centers))
     lines.append(arr("fa_gx_clo", clos))
     for k in range(DEG + 1):
