@@ -10,7 +10,8 @@ one run, with a preallocated ``out=`` on every side, it times:
 * a plain threaded copy of the same bytes at the same thread count: the
   memory-bandwidth floor.
 
-It reports the median ns/element of repeated timings, fastact's effective
+The candidates of a cell are timed in interleaved rounds.  It reports the
+median ns/element of the repeated timings, fastact's effective
 GB/s, the fraction of the copy bandwidth it reaches, the ratio of its time to
 the fastest peer's, and whether the cell meets the bar: at most 1/1.2 of the
 fastest peer's time, or at least 90 % of the copy bandwidth.  The allocating
@@ -40,8 +41,8 @@ BANDWIDTH_BAR = 0.90      # ...or at least 90 % of the copy bandwidth
 
 # ------------------------------------------------------------------ timing --
 
-def median_seconds(call, min_time=0.02, repeats=7):
-    """Median time of one call: `repeats` timings of a loop long enough to time."""
+def _calls_per_sample(call, min_time):
+    """How many back-to-back calls make one sample of about min_time/4 seconds."""
     call()  # warm up (page faults, thread pool start)
     number = 1
     while True:
@@ -52,14 +53,27 @@ def median_seconds(call, min_time=0.02, repeats=7):
         if elapsed >= min_time / 4 or number >= 1 << 20:
             break
         number *= 4
-    number = max(1, int(number * (min_time / 4) / max(elapsed, 1e-9)))
-    samples = []
+    return max(1, int(number * (min_time / 4) / max(elapsed, 1e-9)))
+
+
+def median_seconds(calls, min_time=0.02, repeats=7):
+    """Median seconds per call of each of `calls` (a dict name -> callable).
+
+    The candidates are timed in interleaved rounds (a sample of each, then
+    the next round) rather than one after the other, so a change in the
+    machine's load during the cell weighs on all of them alike and the
+    ratios between them stay meaningful on a shared host.
+    """
+    numbers = {name: _calls_per_sample(call, min_time) for name, call in calls.items()}
+    samples = {name: [] for name in calls}
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
+        for name, call in calls.items():
+            number = numbers[name]
+            start = time.perf_counter()
+            for _ in range(number):
+                call()
+            samples[name].append((time.perf_counter() - start) / number)
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 # ------------------------------------------------------------------ inputs --
@@ -233,18 +247,17 @@ def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.
     with_out, allocating = _fastact_calls(op, direction, x, g, w, out)
     copy_src = x.ravel()
     copy_dst = np.empty_like(copy_src)
-    cell = {
-        "op": op, "direction": direction, "dtype": np.dtype(dtype).name, "n": n,
-        "threads": threads,
-        "fastact": median_seconds(with_out, min_time),
-        "fastact_alloc": median_seconds(allocating, min_time),
-        "copy": median_seconds(lambda: _kernels.copy(copy_src, copy_dst), min_time),
-        "numpy": median_seconds(_numpy_call(op, direction, x, g, w, out), min_time),
+    calls = {
+        "fastact": with_out,
+        "fastact_alloc": allocating,
+        "copy": lambda: _kernels.copy(copy_src, copy_dst),
+        "numpy": _numpy_call(op, direction, x, g, w, out),
     }
     if torch is not None:
-        torch_out, torch_alloc = _torch_calls(torch, op, direction, x, g, w)
-        cell["torch"] = median_seconds(torch_out, min_time)
-        cell["torch_alloc"] = median_seconds(torch_alloc, min_time)
+        calls["torch"], calls["torch_alloc"] = _torch_calls(torch, op, direction, x, g, w)
+    cell = {"op": op, "direction": direction, "dtype": np.dtype(dtype).name, "n": n,
+            "threads": threads}
+    cell.update(median_seconds(calls, min_time))
     # Copy bandwidth: the copy moves 2 arrays (read + write) of x's size.
     copy_bandwidth = 2 * x.nbytes / cell["copy"]
     cell["gb_per_s"] = nbytes / cell["fastact"] / 1e9
