@@ -208,6 +208,7 @@ def _extensions():
                 "fastact/_loops.h",
                 "fastact/_simd.h",
                 "fastact/_gelu_x86.h",
+                "fastact/_gelu_f64_x86.h",
             ],
         ),
         Extension("fastact._ops", ["fastact/_ops.pyx"]),
