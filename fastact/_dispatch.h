@@ -120,7 +120,9 @@ typedef struct {
 #undef FA_TS
 #define FA_T double
 #define FA_TS f64
+#define FA_GELU_LOOPS_ELSEWHERE /* float64 GELU comes from _gelu_f64_x86.h here */
 #include "_loops.h"
+#undef FA_GELU_LOOPS_ELSEWHERE
 #undef FA_T
 #undef FA_TS
 #undef FA_ISA
@@ -132,14 +134,14 @@ typedef struct {
 
 #if FA_HAVE_X86_LEVELS
 #include "_gelu_x86.h"   /* hand-vectorised float32 GELU: fa_gelu_f32_avx512_vec, ... */
-#include "_gelu_f64_x86.h" /* hand-vectorised float64 exact GELU: fa_gelu_f64_avx512_vec, ... */
+#include "_gelu_f64_x86.h" /* hand-vectorised float64 GELU: fa_gelu_f64_avx512_vec, ... */
 #endif
 
 /* float32 GELU loops of a level: the generic ones (base) or _gelu_x86.h's */
 #define FA_GELU32_base(name) name##_f32_base
 #define FA_GELU32_avx2(name) name##_f32_avx2_vec
 #define FA_GELU32_avx512(name) name##_f32_avx512_vec
-/* float64 exact GELU loops of a level: the generic ones, or _gelu_f64_x86.h's */
+/* float64 GELU loops of a level: the generic ones, or _gelu_f64_x86.h's */
 #define FA_GELU64_base(name) name##_f64_base
 #define FA_GELU64_avx2(name) name##_f64_avx2
 #define FA_GELU64_avx512(name) name##_f64_avx512_vec
@@ -150,11 +152,11 @@ typedef struct {
         {fa_relu_f32_##isa, fa_leaky_relu_f32_##isa, FA_GELU32_##isa(fa_gelu),                   \
          FA_GELU32_##isa(fa_gelu_tanh)},                                                         \
         {fa_relu_f64_##isa, fa_leaky_relu_f64_##isa, FA_GELU64_##isa(fa_gelu),                   \
-         fa_gelu_tanh_f64_##isa},                                                                \
+         FA_GELU64_##isa(fa_gelu_tanh)},                                                         \
         {fa_relu_backward_f32_##isa, fa_leaky_relu_backward_f32_##isa,                           \
          FA_GELU32_##isa(fa_gelu_backward), FA_GELU32_##isa(fa_gelu_tanh_backward)},             \
         {fa_relu_backward_f64_##isa, fa_leaky_relu_backward_f64_##isa,                           \
-         FA_GELU64_##isa(fa_gelu_backward), fa_gelu_tanh_backward_f64_##isa},                    \
+         FA_GELU64_##isa(fa_gelu_backward), FA_GELU64_##isa(fa_gelu_tanh_backward)},              \
         fa_prelu_rows_f32_##isa, fa_prelu_rows_f64_##isa,                                        \
         fa_prelu_vector_backward_f32_##isa, fa_prelu_vector_backward_f64_##isa,                  \
         fa_prelu_run_backward_f32_##isa, fa_prelu_run_backward_f64_##isa,                        \

@@ -1,6 +1,6 @@
 /*
- * fastact/_gelu_f64_x86.h -- hand-vectorised float64 exact GELU, forward and
- * backward, for AVX-512 (8 lanes).
+ * fastact/_gelu_f64_x86.h -- hand-vectorised float64 GELU (exact and tanh
+ * forms, forward and backward) for AVX-512 (8 lanes).
  *
  * The generic float64 loops (_loops.h + _simd.h) spend ~80 vector operations
  * per 8 elements on exp(-a^2/2) (degree 11) and the Mills ratio (degree 21
@@ -14,14 +14,15 @@
  *   F, G: degree 11 in t, a few units of 2^-53 (report below); in the piece
  *   holding the root r of G, t = (t - (r_hi - 3/4)) - r_lo and G = t*p(t), so
  *   gelu' keeps its relative accuracy through the root.
+ * The tanh form likewise: Ft(a) = a/(1 + exp(w(a))), Gt = Ft', its root rt.
  * A vector holding any element outside the near range (or a NaN) also runs
- * the generic loop of this level on its 8 elements and takes that result for
+ * the generic element maths of this level on its 8 elements and takes that result for
  * those elements only, so each result depends on its own element alone.
  * About 30 operations per 8 elements instead of 80.
  *
  * Coefficients: tools/fit_gelu_near64.py.  Only compiled with GCC/Clang on
- * x86 (FA_HAVE_X86_LEVELS), after _loops.h has defined the AVX-512 generic
- * loops fa_gelu_f64_avx512 and fa_gelu_backward_f64_avx512.
+ * x86 (FA_HAVE_X86_LEVELS), after _simd.h has defined the AVX-512 element
+ * functions (fa_gelu_f64_math_avx512, ...).
  */
 #ifndef FASTACT_GELU_F64_X86_H
 #define FASTACT_GELU_F64_X86_H
@@ -36,6 +37,8 @@
 #define FA_GD_ROOTPIECE 3
 #define FA_GD_DHI 0.0017915246935644724  /* r_hi - ROOTPIECE/4, exact */
 #define FA_GD_DLO -1.4956759177009883e-17  /* r_lo */
+#define FA_GD_TDHI 0.002461422071016295  /* rt_hi - ROOTPIECE/4, exact */
+#define FA_GD_TDLO -3.635560509207687e-17  /* rt_lo */
 static const double fa_gd_f0[16] FA_GD_ALIGN = {0.0, 0.10032341857926907, 0.15426876936299344, 0.16997051428265114, 0.15865525393145705, 0.13206221708356908, 0.1002108019032871, 0.07010352451167991, 0.04550026389635842, 0.027505063473850584, 0.015524163314440337, 0.008194348896400031, 0.0040496940948902835, 0.0018753313877699928, 0.0008142017766243376, 0.0003315648195030145};
 static const double fa_gd_f1[16] FA_GD_ALIGN = {0.5, 0.30462664511636395, 0.13250487534383715, 0.0007742782607648957, -0.0833154705876863, -0.12266158306942213, -0.12746919222997952, -0.11092615108257806, -0.0852318010781969, -0.05918974397520698, -0.03761108590814521, -0.022027533644320838, -0.011945647204183927, -0.006017381143833479, -0.002821760353624635, -0.0012338165236771164};
 static const double fa_gd_f2[16] FA_GD_ALIGN = {-0.3989422804014327, -0.37458473815276, -0.3080571609187621, -0.2164425293612659, -0.1209853622595719, -0.03995448742884861, 0.01618969945823655, 0.045834825626584384, 0.053990966513188146, 0.04860134187336574, 0.0372476385488331, 0.025291470707550067, 0.015511469441783002, 0.008686861995314632, 0.004472498812109531, 0.0021265927092786645};
@@ -60,6 +63,30 @@ static const double fa_gd_g8[16] FA_GD_ALIGN = {3.4409678662402236e-08, -0.00231
 static const double fa_gd_g9[16] FA_GD_ALIGN = {-0.0011546174772432923, -0.0007899998110416249, 3.526686754964971e-05, 0.0007448138394700355, 0.0008988502863111871, 0.0005190057650988621, -3.92512829019069e-05, -0.00040034235388593063, -0.00042701087750189723, -0.00023028975656301122, -7.387444411348636e-06, 0.00011436934351759256, 0.00012237418112952936, 7.122855725807665e-05, 1.7645170828915356e-05, -1.1929159985423866e-05};
 static const double fa_gd_g10[16] FA_GD_ALIGN = {1.279528837347097e-06, 0.00027068658367228505, 0.00034469150148870863, 0.00018585919473833144, -5.9965203797278965e-05, -0.00021581425701240527, -0.00020217642289515716, -7.695251972261537e-05, 4.643461459400148e-05, 9.575666640807053e-05, 7.323199949212686e-05, 2.3675581962017635e-05, -1.2901074540737155e-05, -2.3764328264317738e-05, -1.7263728704897595e-05, -6.586357768354577e-06};
 static const double fa_gd_g11[16] FA_GD_ALIGN = {0.00011040275559993142, 7.102873122441363e-05, -1.9352866000082206e-05, -8.560500639438972e-05, -8.250732086347975e-05, -2.5983290280850086e-05, 3.183992777406833e-05, 5.176426005508054e-05, 3.3443423037043206e-05, 2.8070955766161617e-06, -1.6174620789355212e-05, -1.7330690177870694e-05, -8.564960690852697e-06, 4.996174409540711e-08, 3.822908396776275e-06, 3.477085861874927e-06};
+static const double fa_gd_tf0[16] FA_GD_ALIGN = {0.0, 0.100324649298315, 0.15428599017485609, 0.1700394448343797, 0.1588080093917233, 0.1322857970302854, 0.10042842301976708, 0.07020461765874868, 0.04540230591222498, 0.02720132989728861, 0.015084266089998582, 0.007723144073617969, 0.003637392081773019, 0.0015686271447474687, 0.0006161976553736633, 0.0002192520724416574};
+static const double fa_gd_tf1[16] FA_GD_ALIGN = {0.5, 0.30464590484893955, 0.1326300964653577, 0.0010617438625857023, -0.08296408384578255, -0.12249263224964864, -0.12771079315143308, -0.1115969813872029, -0.08609925662361838, -0.059914534517762186, -0.037951576212666184, -0.021948921593498216, -0.011584166630969726, -0.005564345644144168, -0.002422643760116431, -0.0009513598386792372};
+static const double fa_gd_tf2[16] FA_GD_ALIGN = {-0.3989422804014327, -0.3744743071118249, -0.3077534475579924, -0.21615374513573737, -0.12107409899188684, -0.040590489902441976, 0.015259098242112698, 0.04513942580541819, 0.05393753997553924, 0.049189077314968625, 0.038122696036806444, 0.02603301004922355, 0.01588382944303735, 0.008698456238390767, 0.004274729580432718, 0.0018801055267874437};
+static const double fa_gd_tf3[16] FA_GD_ALIGN = {2.429893708917219e-16, 0.06369861195205068, 0.11020298388778908, 0.12913258560430163, 0.1202867319647478, 0.09209445303257428, 0.0566036149112874, 0.024248452661454076, 0.000955529734003441, -0.011976169196790698, -0.01635036178799697, -0.01524037727824476, -0.01161370306388667, -0.0076082620685936474, -0.004362025438671406, -0.002201382443085974};
+static const double fa_gd_tf4[16] FA_GD_ALIGN = {0.06681947717747425, 0.05758942252002146, 0.03362913530266146, 0.004226429101561553, -0.020420860504067176, -0.03386175943537578, -0.035331959489240124, -0.028391954162862713, -0.018006300327914775, -0.008190042630070473, -0.001093812106033453, 0.0028074479426920067, 0.004087226595024826, 0.0037376516980589733, 0.0027064809441096835, 0.001644888259012363};
+static const double fa_gd_tf5[16] FA_GD_ALIGN = {1.9402299510986607e-12, -0.014243330906845477, -0.02278700006249293, -0.02282944550812473, -0.015719035692946724, -0.005706797401802068, 0.002836141645337515, 0.007572984987838879, 0.008497519619264253, 0.006925705190739246, 0.004374115454955803, 0.001953025398440237, 0.00023314154120276416, -0.0006627435092200124, -0.0008997445265519617, -0.0007597418657112161};
+static const double fa_gd_tf6[16] FA_GD_ALIGN = {-0.010201557178683008, -0.008121285887492108, -0.0029432890694591654, 0.002721330294703267, 0.0062517505930468256, 0.006586070512565544, 0.004542906308974837, 0.0017856671128444117, -0.00039329796980027267, -0.0015274313315269325, -0.0017503193279432116, -0.0014156438364120586, -0.0008657300379055186, -0.00034909045285901546, 1.0324428413749788e-07, 0.0001573168805775145};
+static const double fa_gd_tf7[16] FA_GD_ALIGN = {1.684713765261357e-09, 0.002270675367168556, 0.0033823952776769217, 0.002824649284416372, 0.0011057348239639161, -0.000633720990034458, -0.0015298488146648062, -0.0014941937061613815, -0.0009546602977316049, -0.0003582418128592119, 6.768998918190541e-05, 0.0002815594784086989, 0.0003230916083766873, 0.0002545991224241837, 0.00014247272240330478, 4.2679404266690784e-05};
+static const double fa_gd_tf8[16] FA_GD_ALIGN = {0.0012430037892730524, 0.0009254517441073507, 0.000139736551811216, -0.0006516353904488035, -0.0009631223481486764, -0.0006997187865176143, -0.00019208928435478413, 0.00018725002200423171, 0.0003131148760003452, 0.00026494685910965365, 0.00015853044072919187, 5.9108771800161545e-05, -1.228571642594223e-05, -5.055588046781666e-05, -5.674299201480864e-05, -4.058914980438686e-05};
+static const double fa_gd_tf9[16] FA_GD_ALIGN = {2.4139987274797535e-07, -0.0002699946729501919, -0.0003921205873018166, -0.00027146498951415796, 1.933761184080881e-06, 0.00020409146445635388, 0.00021713832080322298, 0.00011143251723996118, 7.82528749311531e-06, -4.1442327566524016e-05, -4.846116729338757e-05, -3.860821571186545e-05, -2.453381304966983e-05, -9.517958981661963e-06, 3.2772250466075625e-06, 9.825346641007595e-06};
+static const double fa_gd_tf10[16] FA_GD_ALIGN = {-0.00011922047921707057, -8.783791491319802e-05, -1.8090787141959423e-06, 9.161067785900084e-05, 0.00010906935055064711, 4.3677692003773405e-05, -2.6989316598282437e-05, -4.8087789272231646e-05, -3.121881827090737e-05, -9.468103902271718e-06, 1.8784789304815987e-06, 5.1531110051643674e-06, 5.948524184304236e-06, 5.8399826855372965e-06, 4.071989372411876e-06, 1.1040169012214827e-06};
+static const double fa_gd_tf11[16] FA_GD_ALIGN = {4.831315835841866e-06, 2.1832521058431452e-05, 3.7806106425639064e-05, 2.4170657932032305e-05, -1.193414844442621e-05, -3.0083073627724817e-05, -1.7758198985449674e-05, 1.327001247747353e-06, 8.697808071746083e-06, 6.239051800448251e-06, 2.2589307091842356e-06, 5.01728849349207e-07, 1.5318191844809432e-07, -3.0429213973424184e-07, -9.530818524607129e-07, -1.0787566973025844e-06};
+static const double fa_gd_tg0[16] FA_GD_ALIGN = {0.5, 0.30464590484893955, 0.1326300964653577, 0.0, -0.08296408384578255, -0.12249263224964864, -0.12771079315143308, -0.1115969813872029, -0.08609925662361838, -0.059914534517762186, -0.037951576212666184, -0.021948921593498216, -0.011584166630969726, -0.005564345644144168, -0.002422643760116431, -0.0009513598386792372};
+static const double fa_gd_tg1[16] FA_GD_ALIGN = {-0.7978845608028654, -0.7489486142236503, -0.6155068951159849, -0.4304000910248585, -0.24214819798377296, -0.08118097980488394, 0.030518196484224946, 0.09027885161083607, 0.10787507995107845, 0.09837815462993735, 0.07624539207361296, 0.052066020098447116, 0.031767658886074704, 0.01739691247678155, 0.008549459160865447, 0.003760211053574882};
+static const double fa_gd_tg2[16] FA_GD_ALIGN = {-3.838447925201616e-18, 0.19109583585615192, 0.3306089516633662, 0.38751844613578856, 0.3608601958942441, 0.276283359097724, 0.1698108447338624, 0.07274535798436176, 0.0028665892020099783, -0.035928507590372125, -0.049051085363990825, -0.04572113183473423, -0.03484110919166002, -0.02282478620578095, -0.013086076316014198, -0.006604147329257898};
+static const double fa_gd_tg3[16] FA_GD_ALIGN = {0.26727790871001883, 0.23035769008081128, 0.134516541210791, 0.015782853521851478, -0.08168344201735696, -0.1354470377415281, -0.1413278379562915, -0.11356781665098255, -0.07202520131162574, -0.03276017052042439, -0.004375248424231324, 0.011229791770744057, 0.01634890638009111, 0.014950606792214369, 0.010825923776422774, 0.006579553036057939};
+static const double fa_gd_tg4[16] FA_GD_ALIGN = {-4.3693103489331604e-14, -0.07121665453416731, -0.11393500031180152, -0.11394448308052028, -0.07859517846516106, -0.02853398700969668, 0.014180708226571475, 0.037864924939471085, 0.042487598096527086, 0.03462852595371614, 0.021870577274726067, 0.009765126992172296, 0.0011657077060191724, -0.0033137175460947223, -0.004498722632771686, -0.0037987093285706446};
+static const double fa_gd_tg5[16] FA_GD_ALIGN = {-0.061209342635631506, -0.04872771562206516, -0.01765973447616316, 0.016619328340883494, 0.0375105040039569, 0.03951642308565614, 0.02725743757988165, 0.01071400248526312, -0.0023597878324803237, -0.009164587930804933, -0.01050191592771928, -0.008493863008650142, -0.005194380224076896, -0.0020945427083383598, 6.194722406216075e-07, 0.0009439012799895197};
+static const double fa_gd_tg6[16] FA_GD_ALIGN = {-5.589507510410273e-11, 0.015894727557869276, 0.02367676680794082, 0.019682309302405707, 0.007740143855278488, -0.004436046789688365, -0.010708941678873532, -0.010459355999790004, -0.006682622126271875, -0.002507692694093556, 0.0004738299351154246, 0.001970916354777137, 0.002261641257541263, 0.0017821938558759411, 0.000997309059255458, 0.0002987558328493279};
+static const double fa_gd_tg7[16] FA_GD_ALIGN = {0.009944232672323314, 0.007403662844067347, 0.0011179021859371939, -0.0052610587794149075, -0.007705052121301524, -0.005597751984656733, -0.0015366691947928022, 0.0014980317399620746, 0.002504921261329166, 0.002119565270668434, 0.0012682369529700855, 0.00047286855746187683, -9.828628395914972e-05, -0.00040444849438932875, -0.000453945011570412, -0.00032471262654649037};
+static const double fa_gd_tg8[16] FA_GD_ALIGN = {-1.2701950018280669e-08, -0.0024299510430113385, -0.003529074112132407, -0.002422708743371525, 1.7396648713570967e-05, 0.0018368116152728345, 0.0019542429302745797, 0.0010028973171327359, 7.043105576813821e-05, -0.00037298061235456747, -0.0004361513977186441, -0.0003474744282252712, -0.00022080422732712683, -8.566154088112261e-05, 2.9494825286412e-05, 8.84278743648753e-05};
+static const double fa_gd_tg9[16] FA_GD_ALIGN = {-0.0011777321501688824, -0.0008818555716659528, -1.878533626484402e-05, 0.0009273982062997109, 0.0010959079824360413, 0.0004368974780563103, -0.00027309845098977183, -0.0004831223577568663, -0.0003123485446871021, -9.399830804174901e-05, 1.9252186235290317e-05, 5.164611996150871e-05, 5.9524546602253566e-05, 5.850297423445115e-05, 4.079636157853992e-05, 1.0999506524767182e-05};
+static const double fa_gd_tg10[16] FA_GD_ALIGN = {-4.782344880755664e-07, 0.00024012888948272623, 0.00041554935842726397, 0.00026244087123659574, -0.00013107079158479983, -0.00033058486955690123, -0.0001952845200139332, 1.4464414751220095e-05, 9.557723555701175e-05, 6.862001759373081e-05, 2.4873610859951266e-05, 5.5328645344844295e-06, 1.6824383308733862e-06, -3.3497719321030906e-06, -1.0478207988106686e-05, -1.185934356481356e-05};
+static const double fa_gd_tg11[16] FA_GD_ALIGN = {8.508458481011094e-05, 8.899043482512518e-05, 1.777397915440332e-05, -0.00012262507409317987, -0.00013347939450415484, -3.0905015205816888e-06, 8.204676968388913e-05, 5.7456608651160187e-05, 4.10789357860326e-06, -1.7475970356304807e-05, -1.1965221164717042e-05, -2.9448307041593724e-06, -1.006457366909382e-06, -2.640369214652458e-06, -1.9573942747582176e-06, 1.040851894591065e-06};
 /* END GENERATED */
 
 /* fit report:
@@ -79,7 +106,24 @@ static const double fa_gd_g11[16] FA_GD_ALIGN = {0.00011040275559993142, 7.10287
  * near 13 [3.125, 3.375)  F rel 8.61e-17  G rel 6.22e-17
  * near 14 [3.375, 3.625)  F rel 2.64e-17  G rel 2.95e-18
  * near 15 [3.625, 3.875)  F rel 3.35e-17  G rel 1.16e-16
+ * tanh near  0 [0.0, 0.125)  F rel 6.70e-18  G rel 1.55e-17
+ * tanh near  1 [0.125, 0.375)  F rel 3.99e-17  G rel 1.05e-16
+ * tanh near  2 [0.375, 0.625)  F rel 5.64e-17  G rel 2.03e-16
+ * tanh near  3 [0.625, 0.875)  F rel 4.65e-17  G rel 5.86e-17
+ * tanh near  4 [0.875, 1.125)  F rel 2.06e-17  G rel 1.48e-16
+ * tanh near  5 [1.125, 1.375)  F rel 2.66e-17  G rel 5.44e-17
+ * tanh near  6 [1.375, 1.625)  F rel 3.17e-17  G rel 3.49e-17
+ * tanh near  7 [1.625, 1.875)  F rel 8.17e-17  G rel 8.81e-18
+ * tanh near  8 [1.875, 2.125)  F rel 2.80e-17  G rel 4.24e-17
+ * tanh near  9 [2.125, 2.375)  F rel 4.47e-17  G rel 6.19e-17
+ * tanh near 10 [2.375, 2.625)  F rel 1.46e-17  G rel 4.39e-17
+ * tanh near 11 [2.625, 2.875)  F rel 4.97e-17  G rel 1.16e-16
+ * tanh near 12 [2.875, 3.125)  F rel 9.43e-17  G rel 1.64e-17
+ * tanh near 13 [3.125, 3.375)  F rel 2.93e-17  G rel 6.14e-17
+ * tanh near 14 [3.375, 3.625)  F rel 6.18e-17  G rel 4.07e-17
+ * tanh near 15 [3.625, 3.875)  F rel 6.36e-17  G rel 1.15e-16
  */
+
 
 #define FA_GD_MAGIC 1688849860263936.0   /* 1.5*2^50: a + it rounds a to a multiple of 1/4 */
 
@@ -89,30 +133,39 @@ static const double fa_gd_g11[16] FA_GD_ALIGN = {0.00011040275559993142, 7.10287
 typedef struct { __m512d lo, hi; } fa_gd_tab;
 typedef struct { fa_gd_tab k[FA_GD_DEG + 1]; } fa_gd_tabs;
 
-GD_TGT void fa_gd_load_tabs(fa_gd_tabs *T, int grad)
+/* which tables: F or G of the exact or the tanh form */
+enum { GD_F, GD_G, GD_TANH_F, GD_TANH_G };
+
+GD_TGT void fa_gd_load_tabs(fa_gd_tabs *T, int which)
 {
-    static const double *const NF[FA_GD_DEG + 1] = {fa_gd_f0, fa_gd_f1, fa_gd_f2, fa_gd_f3, fa_gd_f4, fa_gd_f5,
-                                                    fa_gd_f6, fa_gd_f7, fa_gd_f8, fa_gd_f9, fa_gd_f10, fa_gd_f11};
-    static const double *const NG[FA_GD_DEG + 1] = {fa_gd_g0, fa_gd_g1, fa_gd_g2, fa_gd_g3, fa_gd_g4, fa_gd_g5,
-                                                    fa_gd_g6, fa_gd_g7, fa_gd_g8, fa_gd_g9, fa_gd_g10, fa_gd_g11};
+    static const double *const C[4][FA_GD_DEG + 1] = {
+        {fa_gd_f0, fa_gd_f1, fa_gd_f2, fa_gd_f3, fa_gd_f4, fa_gd_f5,
+         fa_gd_f6, fa_gd_f7, fa_gd_f8, fa_gd_f9, fa_gd_f10, fa_gd_f11},
+        {fa_gd_g0, fa_gd_g1, fa_gd_g2, fa_gd_g3, fa_gd_g4, fa_gd_g5,
+         fa_gd_g6, fa_gd_g7, fa_gd_g8, fa_gd_g9, fa_gd_g10, fa_gd_g11},
+        {fa_gd_tf0, fa_gd_tf1, fa_gd_tf2, fa_gd_tf3, fa_gd_tf4, fa_gd_tf5,
+         fa_gd_tf6, fa_gd_tf7, fa_gd_tf8, fa_gd_tf9, fa_gd_tf10, fa_gd_tf11},
+        {fa_gd_tg0, fa_gd_tg1, fa_gd_tg2, fa_gd_tg3, fa_gd_tg4, fa_gd_tg5,
+         fa_gd_tg6, fa_gd_tg7, fa_gd_tg8, fa_gd_tg9, fa_gd_tg10, fa_gd_tg11},
+    };
     for (int j = 0; j <= FA_GD_DEG; j++) {
-        const double *c = grad ? NG[j] : NF[j];
-        T->k[j].lo = _mm512_load_pd(c);
-        T->k[j].hi = _mm512_load_pd(c + 8);
+        T->k[j].lo = _mm512_load_pd(C[which][j]);
+        T->k[j].hi = _mm512_load_pd(C[which][j] + 8);
     }
 }
 
-/* F(a) (grad=0) or G(a) (grad=1); meaningful for a < NEAR_MAX only */
-GD_TGT __m512d fa_gd_near(const fa_gd_tabs *T, __m512d a, int grad)
+/* F(a) = max(x,0) - gelu(x) or G(a) = F'(a), of either form; meaningful for
+ * a < NEAR_MAX only.  For G the root's piece takes t = (t - dhi) - dlo. */
+GD_TGT __m512d fa_gd_near(const fa_gd_tabs *T, __m512d a, int at_root, double dhi, double dlo)
 {
     __m512d k = _mm512_add_pd(a, _mm512_set1_pd(FA_GD_MAGIC));
     __m512i i = _mm512_castpd_si512(k);
     __m512d t = _mm512_reduce_pd(a, 0x28);           /* a - round(4a)/4: M = 2, nearest even */
-    if (grad) {
+    if (at_root) {
         __mmask8 root = _mm512_cmp_pd_mask(k, _mm512_set1_pd(FA_GD_MAGIC + 0.25 * FA_GD_ROOTPIECE),
                                            _CMP_EQ_OQ);
-        t = _mm512_mask_sub_pd(t, root, t, _mm512_set1_pd(FA_GD_DHI));
-        t = _mm512_mask_sub_pd(t, root, t, _mm512_set1_pd(FA_GD_DLO));
+        t = _mm512_mask_sub_pd(t, root, t, _mm512_set1_pd(dhi));
+        t = _mm512_mask_sub_pd(t, root, t, _mm512_set1_pd(dlo));
     }
     __m512d p = _mm512_permutex2var_pd(T->k[FA_GD_DEG].lo, i, T->k[FA_GD_DEG].hi);
     for (int j = FA_GD_DEG - 1; j >= 0; j--)
@@ -120,73 +173,95 @@ GD_TGT __m512d fa_gd_near(const fa_gd_tabs *T, __m512d a, int grad)
     return p;
 }
 
-/* The generic loop of this level on one vector, for the lanes of `far`. */
-GD_TGT __m512d fa_gd_generic(__m512d r, __mmask8 far, __m512d g, __m512d x, int grad)
+/* The generic element maths of this level on one vector, for the lanes of `far`. */
+GD_TGT __m512d fa_gd_generic(__m512d r, __mmask8 far, __m512d g, __m512d x, int which)
 {
     double xb[8] FA_GD_ALIGN, rb[8] FA_GD_ALIGN, gb[8] FA_GD_ALIGN;
     _mm512_store_pd(xb, x);
-    if (grad) {
-        _mm512_store_pd(gb, g);
-        fa_gelu_backward_f64_avx512(gb, xb, rb, 8, 0.0);
-    } else {
-        fa_gelu_f64_avx512(xb, rb, 8, 0.0);
+    _mm512_store_pd(gb, g);
+    /* fixed 8 iterations of the element maths: vectorised in place, no call */
+    switch (which) {
+    case GD_F:
+        for (int l = 0; l < 8; l++) rb[l] = fa_gelu_f64_math_avx512(xb[l]);
+        break;
+    case GD_G:
+        for (int l = 0; l < 8; l++) rb[l] = gb[l] * fa_gelu_grad_f64_math_avx512(xb[l]);
+        break;
+    case GD_TANH_F:
+        for (int l = 0; l < 8; l++) rb[l] = fa_gelu_tanh_f64_math_avx512(xb[l]);
+        break;
+    default:
+        for (int l = 0; l < 8; l++) rb[l] = gb[l] * fa_gelu_tanh_grad_f64_math_avx512(xb[l]);
+        break;
     }
     return _mm512_mask_load_pd(r, far, rb);
 }
 
-GD_TGT __m512d fa_gd_gelu(const fa_gd_tabs *T, __m512d x)
+/* gelu of either form (which = GD_F or GD_TANH_F) */
+GD_TGT __m512d fa_gd_forward(const fa_gd_tabs *T, __m512d x, int which)
 {
     __m512d a = _mm512_abs_pd(x);
-    __m512d r = _mm512_sub_pd(_mm512_max_pd(_mm512_setzero_pd(), x), fa_gd_near(T, a, 0));
+    __m512d r = _mm512_sub_pd(_mm512_max_pd(_mm512_setzero_pd(), x), fa_gd_near(T, a, 0, 0.0, 0.0));
     __mmask8 far = _mm512_cmp_pd_mask(a, _mm512_set1_pd(FA_GD_NEAR_MAX), _CMP_NLT_UQ);
     if (__builtin_expect(far != 0, 0))
-        r = fa_gd_generic(r, far, x, x, 0);
+        r = fa_gd_generic(r, far, x, x, which);
     return r;
 }
 
-GD_TGT __m512d fa_gd_gelu_backward(const fa_gd_tabs *T, __m512d g, __m512d x)
+/* g * gelu'(x) of either form (which = GD_G or GD_TANH_G) */
+GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int which)
 {
     __m512d a = _mm512_abs_pd(x);
-    __m512d d = fa_gd_near(T, a, 1);
+    __m512d d = which == GD_G ? fa_gd_near(T, a, 1, FA_GD_DHI, FA_GD_DLO)
+                              : fa_gd_near(T, a, 1, FA_GD_TDHI, FA_GD_TDLO);
     __mmask8 neg = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ);
     __m512d r = _mm512_mul_pd(g, _mm512_mask_sub_pd(d, (__mmask8)~neg, _mm512_set1_pd(1.0), d));
     __mmask8 far = _mm512_cmp_pd_mask(a, _mm512_set1_pd(FA_GD_NEAR_MAX), _CMP_NLT_UQ);
     if (__builtin_expect(far != 0, 0))
-        r = fa_gd_generic(r, far, g, x, 1);
+        r = fa_gd_generic(r, far, g, x, which);
     return r;
 }
 
-GD_LOOPTGT void fa_gelu_f64_avx512_vec(const double *x, double *out, fa_index n, double param)
-{
-    fa_gd_tabs T;
-    fa_index i = 0;
-    (void)param;
-    fa_gd_load_tabs(&T, 0);
-    for (; i + 8 <= n; i += 8)
-        _mm512_storeu_pd(out + i, fa_gd_gelu(&T, _mm512_loadu_pd(x + i)));
-    if (i < n) {
-        __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_pd(out + i, m, fa_gd_gelu(&T, _mm512_maskz_loadu_pd(m, x + i)));
+#define GD_UNARY_LOOP(name, which)                                                           \
+    GD_LOOPTGT void name(const double *x, double *out, fa_index n, double param)             \
+    {                                                                                        \
+        fa_gd_tabs T;                                                                        \
+        fa_index i = 0;                                                                      \
+        (void)param;                                                                         \
+        fa_gd_load_tabs(&T, which);                                                          \
+        for (; i + 8 <= n; i += 8)                                                           \
+            _mm512_storeu_pd(out + i, fa_gd_forward(&T, _mm512_loadu_pd(x + i), which));    \
+        if (i < n) {                                                                         \
+            __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);                                   \
+            __m512d v = _mm512_maskz_loadu_pd(m, x + i);                                     \
+            _mm512_mask_storeu_pd(out + i, m, fa_gd_forward(&T, v, which));                  \
+        }                                                                                    \
     }
-}
-
-GD_LOOPTGT void fa_gelu_backward_f64_avx512_vec(const double *g, const double *x, double *out,
-                                                fa_index n, double param)
-{
-    fa_gd_tabs T;
-    fa_index i = 0;
-    (void)param;
-    fa_gd_load_tabs(&T, 1);
-    for (; i + 8 <= n; i += 8)
-        _mm512_storeu_pd(out + i, fa_gd_gelu_backward(&T, _mm512_loadu_pd(g + i),
-                                                      _mm512_loadu_pd(x + i)));
-    if (i < n) {
-        __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_pd(out + i, m, fa_gd_gelu_backward(&T, _mm512_maskz_loadu_pd(m, g + i),
-                                                              _mm512_maskz_loadu_pd(m, x + i)));
+#define GD_BINARY_LOOP(name, which)                                                          \
+    GD_LOOPTGT void name(const double *g, const double *x, double *out, fa_index n,          \
+                         double param)                                                       \
+    {                                                                                        \
+        fa_gd_tabs T;                                                                        \
+        fa_index i = 0;                                                                      \
+        (void)param;                                                                         \
+        fa_gd_load_tabs(&T, which);                                                          \
+        for (; i + 8 <= n; i += 8)                                                           \
+            _mm512_storeu_pd(out + i, fa_gd_backward(&T, _mm512_loadu_pd(g + i),             \
+                                                     _mm512_loadu_pd(x + i), which));        \
+        if (i < n) {                                                                         \
+            __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);                                   \
+            __m512d gv = _mm512_maskz_loadu_pd(m, g + i), v = _mm512_maskz_loadu_pd(m, x + i); \
+            _mm512_mask_storeu_pd(out + i, m, fa_gd_backward(&T, gv, v, which));             \
+        }                                                                                    \
     }
-}
 
+GD_UNARY_LOOP(fa_gelu_f64_avx512_vec, GD_F)
+GD_UNARY_LOOP(fa_gelu_tanh_f64_avx512_vec, GD_TANH_F)
+GD_BINARY_LOOP(fa_gelu_backward_f64_avx512_vec, GD_G)
+GD_BINARY_LOOP(fa_gelu_tanh_backward_f64_avx512_vec, GD_TANH_G)
+
+#undef GD_UNARY_LOOP
+#undef GD_BINARY_LOOP
 #undef GD_TGT
 #undef GD_LOOPTGT
 #endif /* FA_HAVE_X86_LEVELS */

@@ -89,6 +89,8 @@
 #define FA_GX_NEAR_ROOTPIECE 6
 #define FA_GX_NEAR_DHI 0.00179153681f  /* r_hi - ROOTPIECE/8, exact */
 #define FA_GX_NEAR_DLO -1.21144499e-08f  /* r_lo */
+#define FA_GX_NEAR_TDHI 0.00246143341f  /* -rt_hi - ROOTPIECE/8, exact */
+#define FA_GX_NEAR_TDLO -1.13396279e-08f  /* -rt_lo */
 static const float fa_gx_nf0[32] FA_GX_ALIGN = {0.0f, 0.0562827215f, 0.100323416f, 0.132686332f, 0.154268771f, 0.16624096f, 0.169970512f, 0.166938588f, 0.158655256f, 0.146581337f, 0.132062212f, 0.116277866f, 0.100210801f, 0.0846320763f, 0.0701035261f, 0.056993179f, 0.0455002636f, 0.0356857777f, 0.0275050644f, 0.0208393782f, 0.0155241629f, 0.0113726771f, 0.00819434877f, 0.00580789521f, 0.00404969417f, 0.00277820416f, 0.00187533139f, 0.00124563975f, 0.000814201776f, 0.000523742638f, 0.000331564806f, 0.000206585362f};
 static const float fa_gx_nf1[32] FA_GX_ALIGN = {0.5f, 0.400782079f, 0.304626644f, 0.214384571f, 0.13250488f, 0.0608849227f, 0.000774278247f, -0.047261171f, -0.0833154693f, -0.108066708f, -0.122661583f, -0.128576145f, -0.127469197f, -0.121043406f, -0.110926151f, -0.0985779017f, -0.0852318034f, -0.0718637854f, -0.0591897443f, -0.0476837903f, -0.0376110859f, -0.0290685277f, -0.0220275335f, -0.0163744576f, -0.0119456472f, -0.0085555315f, -0.00601738133f, -0.00415719766f, -0.00282176025f, -0.00188211724f, -0.0012338165f, -0.00079504773f};
 static const float fa_gx_nf2[32] FA_GX_ALIGN = {-0.398942262f, -0.392745137f, -0.374584675f, -0.345708996f, -0.308057129f, -0.264067024f, -0.216442555f, -0.167908981f, -0.120985411f, -0.0777985156f, -0.0399545431f, -0.00847728457f, 0.0161896572f, 0.0341255106f, 0.0458348095f, 0.0521270931f, 0.0539909713f, 0.0524771884f, 0.0486013554f, 0.0432723053f, 0.0372476541f, 0.0311146155f, 0.0252914838f, 0.02004412f, 0.0155114764f, 0.0117348656f, 0.00868686382f, 0.00629697274f, 0.00447249832f, 0.00311414641f, 0.00212659128f, 0.00142476463f};
@@ -101,6 +103,18 @@ static const float fa_gx_ng2[32] FA_GX_ALIGN = {-1.08137135e-08f, 0.0985727906f,
 static const float fa_gx_ng3[32] FA_GX_ALIGN = {0.265962213f, 0.256692022f, 0.229835868f, 0.188121483f, 0.135691836f, 0.0775670335f, 0.0182002075f, -0.0350584649f, -0.0806568488f, -0.115033716f, -0.136867851f, -0.146225929f, -0.144358128f, -0.133376583f, -0.115878984f, -0.0945783481f, -0.0719879791f, -0.0501938872f, -0.0307271462f, -0.0145314829f, -0.00200846442f, 0.00688449107f, 0.0125095658f, 0.0154207302f, 0.0162501149f, 0.0156190628f, 0.0140778469f, 0.0120727485f, 0.00993585959f, 0.00789131038f, 0.00607148837f, 0.00453771045f};
 static const float fa_gx_ng4[32] FA_GX_ALIGN = {-1.93995802e-05f, -0.0367083736f, -0.0696581453f, -0.0955931991f, -0.11217992f, -0.11827822f, -0.113913991f, -0.100730442f, -0.0806057155f, -0.0563965924f, -0.0309724789f, -0.00694994582f, 0.0135988183f, 0.0293191914f, 0.0396206863f, 0.0446108803f, 0.044946786f, 0.0416416861f, 0.0358651206f, 0.0287669487f, 0.0213456545f, 0.0143692903f, 0.0083471518f, 0.00354276807f, 1.4925813e-05f, -0.00232713367f, -0.00366634852f, -0.00422697747f, -0.00423521968f, -0.00389292953f, -0.00336355367f, -0.00276789209f};
 static const float fa_gx_ng5[32] FA_GX_ALIGN = {-0.0596328303f, -0.0567080379f, -0.0478886962f, -0.0345004834f, -0.0182837863f, -0.00126880745f, 0.0145753194f, 0.0274333004f, 0.0362539999f, 0.0404725708f, 0.0402088538f, 0.0361297131f, 0.0292794015f, 0.0208769552f, 0.012119391f, 0.0040222141f, -0.00268323952f, -0.00758980913f, -0.010598178f, -0.011859023f, -0.0116923684f, -0.0105024064f, -0.00870232005f, -0.00665821927f, -0.00465560146f, -0.00288705411f, -0.00145672634f, -0.000395716721f, 0.000317456695f, 0.000736053393f, 0.000927197048f, 0.000958492863f};
+static const float fa_gx_ntf0[32] FA_GX_ALIGN = {0.0f, 0.0562827997f, 0.100324646f, 0.132692233f, 0.154285997f, 0.166278854f, 0.170039445f, 0.167047322f, 0.158808008f, 0.146775216f, 0.132285804f, 0.116511449f, 0.100428425f, 0.0848050267f, 0.0702046156f, 0.0570009649f, 0.0454023071f, 0.0354803987f, 0.0272013303f, 0.020455407f, 0.0150842657f, 0.0109039117f, 0.00772314426f, 0.00535726827f, 0.00363739207f, 0.00241587497f, 0.00156862719f, 0.000995028531f, 0.000616197649f, 0.000372273615f, 0.000219252077f, 0.000125788181f};
+static const float fa_gx_ntf1[32] FA_GX_ALIGN = {0.5f, 0.400784582f, 0.304645896f, 0.214444309f, 0.132630095f, 0.0610919632f, 0.00106174382f, -0.0469178818f, -0.082964085f, -0.107771724f, -0.122492634f, -0.128593653f, -0.127710789f, -0.121514499f, -0.111596979f, -0.0993877575f, -0.0860992596f, -0.0727004781f, -0.059914533f, -0.0482344665f, -0.0379515775f, -0.0291908495f, -0.0219489224f, -0.0161309969f, -0.0115841664f, -0.00812553521f, -0.00556434551f, -0.00371803483f, -0.00242264383f, -0.00153838168f, -0.000951359863f, -0.000572570192f};
+static const float fa_gx_ntf2[32] FA_GX_ALIGN = {-0.398942262f, -0.392715096f, -0.374474227f, -0.345494658f, -0.307753414f, -0.263728261f, -0.216153771f, -0.167767018f, -0.121074155f, -0.0781645998f, -0.040590547f, -0.00931747817f, 0.0152590591f, 0.0332440883f, 0.0451394096f, 0.0517243594f, 0.0539375432f, 0.0527717322f, 0.0491890907f, 0.0440596826f, 0.0381227098f, 0.0319678597f, 0.0260330215f, 0.0206142236f, 0.0158838369f, 0.0119134616f, 0.00869845878f, 0.00618169922f, 0.00427472964f, 0.00287521421f, 0.00188010419f, 0.0011945545f};
+static const float fa_gx_ntf3[32] FA_GX_ALIGN = {-1.94231939e-06f, 0.0330133475f, 0.0636985898f, 0.0899714306f, 0.110202953f, 0.123371094f, 0.129132554f, 0.12780793f, 0.120286725f, 0.107872218f, 0.0920944586f, 0.0745226219f, 0.0566036291f, 0.0395449214f, 0.0242484659f, 0.011293103f, 0.000955537951f, -0.00674286205f, -0.0119761657f, -0.0150513351f, -0.0163503624f, -0.0162813514f, -0.0152403796f, -0.0135842999f, -0.0116137061f, -0.00956474897f, -0.00760826422f, -0.00585454144f, -0.0043620267f, -0.00314824516f, -0.00220138277f, -0.00149120437f};
+static const float fa_gx_ntf4[32] FA_GX_ALIGN = {0.0669065118f, 0.0643930435f, 0.0575418621f, 0.0469200052f, 0.0336118937f, 0.0189296026f, 0.0042423578f, -0.00919467211f, -0.0203842539f, -0.0286809411f, -0.0338231884f, -0.0359056182f, -0.0353053473f, -0.0325831957f, -0.0283814874f, -0.0233354922f, -0.0180085972f, -0.0128538217f, -0.00819898583f, -0.00424973993f, -0.00110406382f, 0.00122738548f, 0.00279915472f, 0.00370967574f, 0.00408215355f, 0.0040483512f, 0.00373560493f, 0.00325724855f, 0.00270647998f, 0.00215353863f, 0.00164580904f, 0.00121022854f};
+static const float fa_gx_ntf5[32] FA_GX_ALIGN = {-0.00159233448f, -0.00750899594f, -0.0142300334f, -0.0194792319f, -0.0227671918f, -0.0238619931f, -0.0228129011f, -0.0199285168f, -0.0157125574f, -0.0107708806f, -0.00571050541f, -0.00105224352f, 0.00282718334f, 0.00571735715f, 0.00756423268f, 0.00843814015f, 0.0084919259f, 0.00791978836f, 0.00692360522f, 0.00568953063f, 0.00437451061f, 0.00310062175f, 0.00195467426f, 0.000990872388f, 0.000235034022f, -0.000310445932f, -0.00066125195f, -0.000845626986f, -0.000898909639f, -0.000858475629f, -0.000759491522f, -0.00063183473f};
+static const float fa_gx_ntg0[32] FA_GX_ALIGN = {0.5f, 0.400784582f, 0.304645896f, 0.214444309f, 0.132630095f, 0.0610919632f, 0.0f, -0.0469178818f, -0.082964085f, -0.107771724f, -0.122492634f, -0.128593653f, -0.127710789f, -0.121514499f, -0.111596979f, -0.0993877575f, -0.0860992596f, -0.0727004781f, -0.059914533f, -0.0482344665f, -0.0379515775f, -0.0291908495f, -0.0219489224f, -0.0161309969f, -0.0115841664f, -0.00812553521f, -0.00556434551f, -0.00371803483f, -0.00242264383f, -0.00153838168f, -0.000951359863f, -0.000572570192f};
+static const float fa_gx_ntg1[32] FA_GX_ALIGN = {-0.797884583f, -0.785430372f, -0.748948634f, -0.690989375f, -0.615506887f, -0.527456522f, -0.430400103f, -0.335533977f, -0.242148191f, -0.15632908f, -0.0811809823f, -0.0186348576f, 0.0305181965f, 0.0664882287f, 0.090278849f, 0.103448726f, 0.107875079f, 0.105543442f, 0.0983781517f, 0.0881193355f, 0.0762453899f, 0.0639356971f, 0.0520660207f, 0.0412284285f, 0.0317676589f, 0.0238269139f, 0.017396912f, 0.0123633957f, 0.00854945928f, 0.00575043028f, 0.00376021094f, 0.00238911202f};
+static const float fa_gx_ntg2[32] FA_GX_ALIGN = {-1.13213865e-08f, 0.0990400016f, 0.191095695f, 0.26991418f, 0.330608755f, 0.370113194f, 0.387518346f, 0.383423716f, 0.360860139f, 0.323616654f, 0.276283383f, 0.223567903f, 0.169810936f, 0.11863482f, 0.0727454498f, 0.0338793509f, 0.00286664651f, -0.0202285647f, -0.0359284878f, -0.0451540016f, -0.0490510911f, -0.0488440618f, -0.0457211472f, -0.0407529101f, -0.0348411277f, -0.0286942571f, -0.0228248015f, -0.0175636318f, -0.0130860852f, -0.00944473781f, -0.00660414994f, -0.00447361311f};
+static const float fa_gx_ntg3[32] FA_GX_ALIGN = {0.267278641f, 0.257798463f, 0.230357632f, 0.187815353f, 0.134516537f, 0.0757181421f, 0.0157835875f, -0.0368926376f, -0.0816833749f, -0.114883073f, -0.135446995f, -0.143757418f, -0.141327828f, -0.130406722f, -0.113567829f, -0.0933555216f, -0.0720252246f, -0.0513897501f, -0.032760188f, -0.0169583987f, -0.00437525939f, 0.00494771684f, 0.011229788f, 0.0148656406f, 0.0163489077f, 0.016207289f, 0.0149506107f, 0.0130325127f, 0.0108259274f, 0.00861180387f, 0.00657955604f, 0.00483673438f};
+static const float fa_gx_ntg4[32] FA_GX_ALIGN = {-2.031025e-05f, -0.03753075f, -0.0711235851f, -0.0973607451f, -0.113796361f, -0.119271278f, -0.113849491f, -0.099618651f, -0.0785498247f, -0.0538524203f, -0.0285599325f, -0.00527538266f, 0.0141180111f, 0.0285679661f, 0.0378036648f, 0.0421759933f, 0.0424484424f, 0.0395913944f, 0.0346138217f, 0.0284462608f, 0.0218733419f, 0.0155054433f, 0.00977666676f, 0.00495811133f, 0.0011789538f, -0.00154873438f, -0.00330327731f, -0.00422579143f, -0.00449287845f, -0.00429134071f, -0.0037969565f, -0.0031590811f};
+static const float fa_gx_ntg5[32] FA_GX_ALIGN = {-0.0609910451f, -0.0579280779f, -0.0486843586f, -0.0346416496f, -0.017653184f, 6.77025891e-05f, 0.0163511522f, 0.0291682631f, 0.0374653861f, 0.0407801159f, 0.0394836366f, 0.0345433764f, 0.0272484273f, 0.0189268049f, 0.0107227676f, 0.00346916402f, -0.00234511867f, -0.00653680367f, -0.0091521712f, -0.0103830555f, -0.0104944846f, -0.00977237523f, -0.00849109143f, -0.00689598173f, -0.00519495457f, -0.00355437794f, -0.00209691096f, -0.000900890445f, -2.03931154e-06f, 0.000601680484f, 0.000941998966f, 0.00106997869f};
 static const float fa_gx_center[32] FA_GX_ALIGN = {0.0f, 0.140625f, 0.171875f, 0.203125f, 0.234375f, 0.28125f, 0.34375f, 0.40625f, 0.46875f, 0.5625f, 0.751791537f, 0.751791537f, 0.9375f, 1.125f, 1.375f, 1.625f, 1.875f, 2.25f, 2.75f, 3.25f, 3.75f, 4.5f, 5.5f, 6.5f, 7.5f, 9.0f, 11.0f, 13.0f, 15.0f, 0.0f, 0.0f, 0.0f};
 static const float fa_gx_clo[32] FA_GX_ALIGN = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -1.21144499e-08f, -1.21144499e-08f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 static const float fa_gx_p0[32] FA_GX_ALIGN = {0.0f, 0.0630697235f, 0.0753143653f, 0.0869909599f, 0.0981304944f, 0.113895938f, 0.133293658f, 0.151012182f, 0.167222187f, 0.189034551f, 0.225478381f, 0.225478381f, 0.253511637f, 0.275997818f, 0.299254745f, 0.316912562f, 0.330545425f, 0.345716864f, 0.359493017f, 0.36871919f, 0.375147045f, 0.381615251f, 0.386884809f, 0.39010188f, 0.392198235f, 0.39418909f, 0.39572379f, 0.39662239f, 0.397192329f, 0.0f, 0.0f, 0.0f};
@@ -179,14 +193,50 @@ static const float fa_gx_d5[32] FA_GX_ALIGN = {-0.0230033379f, -0.0192022379f, -
  * near 29 [3.5625, 3.6875) F rel 2.24e-08  G rel 3.02e-08
  * near 30 [3.6875, 3.8125) F rel 4.72e-08  G rel 2.43e-08
  * near 31 [3.8125, 3.9375) F rel 4.69e-08  G rel 2.31e-08
+ * tanh near 0 [0.0, 0.0625) F rel 5.11e-10  G rel 3.16e-09
+ * tanh near 1 [0.0625, 0.1875) F rel 3.10e-08  G rel 3.57e-08
+ * tanh near 2 [0.1875, 0.3125) F rel 3.81e-08  G rel 3.94e-08
+ * tanh near 3 [0.3125, 0.4375) F rel 4.08e-09  G rel 1.80e-08
+ * tanh near 4 [0.4375, 0.5625) F rel 4.92e-08  G rel 1.25e-08
+ * tanh near 5 [0.5625, 0.6875) F rel 2.43e-08  G rel 1.08e-08
+ * tanh near 6 [0.6875, 0.8125) F rel 1.93e-09  G rel 3.36e-08
+ * tanh near 7 [0.8125, 0.9375) F rel 1.44e-08  G rel 3.43e-08
+ * tanh near 8 [0.9375, 1.0625) F rel 1.09e-08  G rel 2.47e-08
+ * tanh near 9 [1.0625, 1.1875) F rel 4.01e-08  G rel 1.01e-08
+ * tanh near 10 [1.1875, 1.3125) F rel 5.15e-08  G rel 1.35e-08
+ * tanh near 11 [1.3125, 1.4375) F rel 1.81e-08  G rel 1.12e-08
+ * tanh near 12 [1.4375, 1.5625) F rel 2.13e-08  G rel 2.99e-08
+ * tanh near 13 [1.5625, 1.6875) F rel 2.13e-08  G rel 2.89e-08
+ * tanh near 14 [1.6875, 1.8125) F rel 3.06e-08  G rel 2.05e-08
+ * tanh near 15 [1.8125, 1.9375) F rel 1.16e-08  G rel 1.28e-08
+ * tanh near 16 [1.9375, 2.0625) F rel 2.62e-08  G rel 3.75e-08
+ * tanh near 17 [2.0625, 2.1875) F rel 5.62e-08  G rel 8.82e-09
+ * tanh near 18 [2.1875, 2.3125) F rel 2.08e-08  G rel 2.50e-08
+ * tanh near 19 [2.3125, 2.4375) F rel 1.77e-08  G rel 1.13e-08
+ * tanh near 20 [2.4375, 2.5625) F rel 3.38e-08  G rel 4.16e-08
+ * tanh near 21 [2.5625, 2.6875) F rel 4.26e-09  G rel 8.12e-09
+ * tanh near 22 [2.6875, 2.8125) F rel 2.57e-08  G rel 4.23e-08
+ * tanh near 23 [2.8125, 2.9375) F rel 4.33e-08  G rel 5.89e-08
+ * tanh near 24 [2.9375, 3.0625) F rel 4.27e-09  G rel 1.98e-08
+ * tanh near 25 [3.0625, 3.1875) F rel 4.83e-08  G rel 4.53e-08
+ * tanh near 26 [3.1875, 3.3125) F rel 4.59e-08  G rel 2.41e-08
+ * tanh near 27 [3.3125, 3.4375) F rel 3.20e-08  G rel 1.21e-08
+ * tanh near 28 [3.4375, 3.5625) F rel 2.15e-08  G rel 3.25e-08
+ * tanh near 29 [3.5625, 3.6875) F rel 4.14e-08  G rel 3.96e-08
+ * tanh near 30 [3.6875, 3.8125) F rel 2.11e-08  G rel 4.48e-08
+ * tanh near 31 [3.8125, 3.9375) F rel 2.29e-08  G rel 1.28e-08
  * exp: 1 + r*q(r), degree 6, |r| <= 0.3467, rel err of 1+e 1.03e-08
  * tanh root window |d| < 0.03125 degree 5 rel err 2.98e-08
  */
 
 
+
 #define FA_GX_NEAR_MAGIC 1572864.0f  /* 1.5*2^20: a + it rounds a to a multiple of 1/8, round(8a) in the low bits */
 #define FA_GX_ACLAMP 15.0f     /* exact form: gelu(-15) underflows; pieces cover [0,16) */
 #define FA_GX_TCLAMP 11.0f     /* tanh form: gelu_t(-11), gelu_t'(-11) underflow */
+
+/* which near tables: F or G of the exact or the tanh form */
+enum { GX_NEAR_F, GX_NEAR_G, GX_NEAR_TANH_F, GX_NEAR_TANH_G };
 
 #define FA_GX_PASS 512
 #include "_gelu_x86.h"
@@ -415,25 +465,30 @@ GX_TGT gx_vf GX_N(gx_gelu_grad)(const GX_N(gx_ptabs) *T, gx_vf x)
 
 typedef struct { gx_tab k[FA_GX_DEG + 1]; } GX_N(gx_ntabs);
 
-GX_TGT void GX_N(gx_load_ntabs)(GX_N(gx_ntabs) *T, int grad)
+GX_TGT void GX_N(gx_load_ntabs)(GX_N(gx_ntabs) *T, int which)
 {
-    static const float *const NF[FA_GX_DEG + 1] = {fa_gx_nf0, fa_gx_nf1, fa_gx_nf2, fa_gx_nf3, fa_gx_nf4, fa_gx_nf5};
-    static const float *const NG[FA_GX_DEG + 1] = {fa_gx_ng0, fa_gx_ng1, fa_gx_ng2, fa_gx_ng3, fa_gx_ng4, fa_gx_ng5};
+    static const float *const C[4][FA_GX_DEG + 1] = {
+        {fa_gx_nf0, fa_gx_nf1, fa_gx_nf2, fa_gx_nf3, fa_gx_nf4, fa_gx_nf5},
+        {fa_gx_ng0, fa_gx_ng1, fa_gx_ng2, fa_gx_ng3, fa_gx_ng4, fa_gx_ng5},
+        {fa_gx_ntf0, fa_gx_ntf1, fa_gx_ntf2, fa_gx_ntf3, fa_gx_ntf4, fa_gx_ntf5},
+        {fa_gx_ntg0, fa_gx_ntg1, fa_gx_ntg2, fa_gx_ntg3, fa_gx_ntg4, fa_gx_ntg5},
+    };
     for (int k = 0; k <= FA_GX_DEG; k++)
-        T->k[k] = GX_N(gx_tabload)(grad ? NG[k] : NF[k]);
+        T->k[k] = GX_N(gx_tabload)(C[which][k]);
 }
 
-/* F(a) = a*Phi(-a) (grad=0) or G(a) = Phi(-a) - a*phi(a) (grad=1); only
- * meaningful for a < NEAR_MAX (the lookups read the low 5 bits of k) */
-GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int grad)
+/* F(a) = max(x,0) - gelu(x) or G(a) = F'(a), of either form, for a <
+ * NEAR_MAX only (the lookups read the low 5 bits of k).  For G the root's
+ * piece takes t = (t - dhi) - dlo: (a - r_hi) - r_lo, exactly up to r_lo. */
+GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int at_root, float dhi, float dlo)
 {
     gx_vf k = VADD(a, V1(FA_GX_NEAR_MAGIC));
     gx_vi i = GX_CASTI(k);
     gx_vf t = GX_N(gx_near_t)(a, k);
-    if (grad) {                        /* the root's piece: t = (a - r_hi) - r_lo */
+    if (at_root) {
         gx_m root = MEQ(k, FA_GX_NEAR_MAGIC + 0.125f * FA_GX_NEAR_ROOTPIECE);
-        t = GX_MSUB(root, t, V1(FA_GX_NEAR_DHI));
-        t = GX_MSUB(root, t, V1(FA_GX_NEAR_DLO));
+        t = GX_MSUB(root, t, V1(dhi));
+        t = GX_MSUB(root, t, V1(dlo));
     }
     gx_vf p = GX_N(gx_look)(T->k[5], i);
     p = VFMA(p, t, GX_N(gx_look)(T->k[4], i));
@@ -441,37 +496,6 @@ GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int grad)
     p = VFMA(p, t, GX_N(gx_look)(T->k[2], i));
     p = VFMA(p, t, GX_N(gx_look)(T->k[1], i));
     return VFMA(p, t, GX_N(gx_look)(T->k[0], i));
-}
-
-/* gelu: the near polynomial, and the exp path only for vectors holding an
- * element with |x| >= NEAR_MAX or NaN (rare for unit-scale data).  Which
- * path an element takes depends on that element alone, so results do not
- * depend on its neighbours. */
-GX_TGT gx_vf GX_N(gx_gelu_near)(const GX_N(gx_ntabs) *N, gx_vf x)
-{
-    gx_vf a = VABS(x);
-    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, 0));
-    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
-    if (__builtin_expect(GX_ANY(far), 0)) {
-        GX_N(gx_ptabs) T;
-        GX_N(gx_load_ptabs)(&T, 0);
-        r = VSEL(far, GX_N(gx_gelu)(&T, x), r);
-    }
-    return r;
-}
-
-GX_TGT gx_vf GX_N(gx_gelu_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
-{
-    gx_vf a = VABS(x);
-    gx_vf g = GX_N(gx_near)(N, a, 1);
-    gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);               /* x < 0 ? G : 1 - G */
-    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
-    if (__builtin_expect(GX_ANY(far), 0)) {
-        GX_N(gx_ptabs) T;
-        GX_N(gx_load_ptabs)(&T, 1);
-        r = VSEL(far, GX_N(gx_gelu_grad)(&T, x), r);
-    }
-    return r;
 }
 
 /* tanh form: a clamped, E = 2^n (1+e) = exp(-w(a)) */
@@ -541,6 +565,58 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad)(gx_vf x)
     return VSEL(MUNORD(x), x, r);
 }
 
+/* The near polynomial, and the exp path only for vectors holding an element
+ * with |x| >= NEAR_MAX or NaN (rare for unit-scale data).  Which path an
+ * element takes depends on that element alone, so results do not depend on
+ * its neighbours. */
+GX_TGT gx_vf GX_N(gx_gelu_near)(const GX_N(gx_ntabs) *N, gx_vf x)
+{
+    gx_vf a = VABS(x);
+    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, 0, 0.0f, 0.0f));
+    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    if (__builtin_expect(GX_ANY(far), 0)) {
+        GX_N(gx_ptabs) T;
+        GX_N(gx_load_ptabs)(&T, 0);
+        r = VSEL(far, GX_N(gx_gelu)(&T, x), r);
+    }
+    return r;
+}
+
+GX_TGT gx_vf GX_N(gx_gelu_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
+{
+    gx_vf a = VABS(x);
+    gx_vf g = GX_N(gx_near)(N, a, 1, FA_GX_NEAR_DHI, FA_GX_NEAR_DLO);
+    gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);               /* x < 0 ? G : 1 - G */
+    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    if (__builtin_expect(GX_ANY(far), 0)) {
+        GX_N(gx_ptabs) T;
+        GX_N(gx_load_ptabs)(&T, 1);
+        r = VSEL(far, GX_N(gx_gelu_grad)(&T, x), r);
+    }
+    return r;
+}
+
+GX_TGT gx_vf GX_N(gx_gelu_tanh_near)(const GX_N(gx_ntabs) *N, gx_vf x)
+{
+    gx_vf a = VABS(x);
+    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, 0, 0.0f, 0.0f));
+    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    if (__builtin_expect(GX_ANY(far), 0))
+        r = VSEL(far, GX_N(gx_gelu_tanh)(x), r);
+    return r;
+}
+
+GX_TGT gx_vf GX_N(gx_gelu_tanh_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
+{
+    gx_vf a = VABS(x);
+    gx_vf g = GX_N(gx_near)(N, a, 1, FA_GX_NEAR_TDHI, FA_GX_NEAR_TDLO);
+    gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);
+    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    if (__builtin_expect(GX_ANY(far), 0))
+        r = VSEL(far, GX_N(gx_gelu_tanh_grad)(x), r);
+    return r;
+}
+
 /* ---- the loops ---- */
 #define GX_UNARY_LOOP(name, setup, call)                                                     \
     GX_LOOPTGT void GX_N(name)(const float *x, float *out, fa_index n, double param)         \
@@ -578,10 +654,14 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad)(gx_vf x)
         }                                                                                    \
     }
 
-GX_UNARY_LOOP(fa_gelu_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, 0), GX_N(gx_gelu_near)(&N, v))
-GX_UNARY_LOOP(fa_gelu_tanh_f32, (void)0, GX_N(gx_gelu_tanh)(v))
-GX_BINARY_LOOP(fa_gelu_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, 1), GX_N(gx_gelu_grad_near)(&N, v))
-GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, (void)0, GX_N(gx_gelu_tanh_grad)(v))
+GX_UNARY_LOOP(fa_gelu_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_F),
+              GX_N(gx_gelu_near)(&N, v))
+GX_UNARY_LOOP(fa_gelu_tanh_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_TANH_F),
+              GX_N(gx_gelu_tanh_near)(&N, v))
+GX_BINARY_LOOP(fa_gelu_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_G),
+               GX_N(gx_gelu_grad_near)(&N, v))
+GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_TANH_G),
+               GX_N(gx_gelu_tanh_grad_near)(&N, v))
 
 #undef GX_UNARY_LOOP
 #undef GX_BINARY_LOOP

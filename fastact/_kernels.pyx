@@ -189,13 +189,13 @@ cdef inline fa_index _aligning_head(int op, const void *out, fa_index n,
     NumPy's large arrays start 16 bytes past a page boundary, so 64-byte
     stores straddle cache lines.  Aligning out first was measured (1 thread,
     2^24 elements) to make ReLU 20 % and float32 GELU 10-35 % faster, and
-    the AVX-512 float64 exact GELU 13 % faster (2^20), but the
-    compiler-vectorised float64 GELU loops twice as slow, so those are left
-    as they are.  0 when out cannot be aligned (odd address).
+    the AVX-512 float64 GELU loops 13 % faster (2^20), but the
+    compiler-vectorised float64 GELU loops of the lower levels twice as
+    slow, so those are left as they are.  0 when out cannot be aligned.
     """
     cdef size_t address = <size_t>out
     cdef fa_index head
-    if itemsize == 8 and (op == FA_GELU_TANH or (op == FA_GELU and _level != FA_LEVEL_AVX512)):
+    if itemsize == 8 and (op == FA_GELU or op == FA_GELU_TANH) and _level != FA_LEVEL_AVX512:
         return 0
     if address % itemsize:
         return 0

@@ -15,7 +15,8 @@ exp: exp(h) = 2^n * (1 + e), e = r * q(r) on |r| <= ln2/2 (+ slack).
 tanh form: near its derivative root rt, gelu_t'(rt + d) = d * p(d), |d| < W.
 
 Near range, a < NEAR_MAX = 3.9375 (almost every element of unit-scale data):
-no exp at all.  32 pieces of width 1/8 centred on k/8, k = round(8a), and
+no exp at all (the tanh form likewise, with Ft(a) = a/(1 + exp(w(a))) and
+Gt = Ft', its root rt in the same piece).  32 pieces of width 1/8 centred on k/8, k = round(8a), and
 t = a - k/8 (|t| <= 1/16, exact):
   gelu(x)  = max(x,0) - F(a),        F(a) = a*Phi(-a)
   gelu'(x) = x < 0 ? G(a) : 1 - G(a), G(a) = Phi(-a) - a*phi(a)
@@ -167,6 +168,38 @@ def max_rel(fn, coefs, lo, hi, center, npts=600):
     return float(worst)
 
 
+def Ft(a):
+    """tanh form: gelu_t(x) = max(x,0) - Ft(|x|)"""
+    return a / (1 + mp.exp(C1 * a + C3 * a ** 3))
+
+
+def Gt(a):
+    """Ft'(a): gelu_t'(x) = Gt(|x|) for x < 0, 1 - Gt(|x|) for x >= 0"""
+    E = mp.exp(C1 * a + C3 * a ** 3)
+    return 1 / (1 + E) - a * E * (C1 + 3 * C3 * a * a) / (1 + E) ** 2
+
+
+def fit_near(fn, gn, root, rpiece, label, report):
+    """The near tables of fn (= max(x,0) - gelu) and gn (its derivative)."""
+    NF, NG = [], []
+    for k in range(NEAR_PIECES):
+        c = k * NEAR_STEP
+        lo, hi = max(mp.mpf(0), c - NEAR_STEP / 2), c + NEAR_STEP / 2
+        fc = fit_zero_const(fn, lo, hi, DEG, c) if k == 0 else cheb_mono(fn, lo, hi, DEG, c)
+        if k == rpiece:
+            gc, gcenter = fit_zero_const(gn, lo, hi, DEG, root), root
+        else:
+            gc, gcenter = cheb_mono(gn, lo, hi, DEG, c), c
+        fc = [f32(v) for v in fc]
+        gc = [f32(v) for v in gc]
+        report.append("%snear %d [%s, %s) F rel %.2e  G rel %.2e"
+                      % (label, k, mp.nstr(lo, 5), mp.nstr(hi, 5),
+                         max_rel(fn, fc, lo, hi, c, 200), max_rel(gn, gc, lo, hi, gcenter, 200)))
+        NF.append(fc)
+        NG.append(gc)
+    return NF, NG
+
+
 def main():
     report, lines = [], []
     r = mp.findroot(dgelu, -0.75)             # root of gelu'; D(-r) = 0
@@ -196,30 +229,13 @@ def main():
         report.append("piece %d [%s, %s) c=%r clo=%r  P rel %.2e  D rel %.2e"
                       % (i, mp.nstr(lo, 4), mp.nstr(hi, 4), c, cl, eP, eD))
         centers.append(c); clos.append(cl); Pc.append(pc); Dc.append(dc)
-    # near range: F and G on 32 pieces of width 1/8, no exp
+    # near range: F and G on 32 pieces of width 1/8, no exp (both forms)
     rpiece = int(mp.nint(-r / NEAR_STEP))
+    assert rpiece == int(mp.nint(-rt / NEAR_STEP))              # both roots in one piece
     near_dhi = f32(mp.mpf(rhi) - rpiece * NEAR_STEP)          # exact: r_hi - 6/8
-    NF, NG = [], []
-    for k in range(NEAR_PIECES):
-        c = k * NEAR_STEP
-        lo, hi = max(mp.mpf(0), c - NEAR_STEP / 2), c + NEAR_STEP / 2
-        if k == 0:
-            fc = fit_zero_const(F, lo, hi, DEG, c)
-        else:
-            fc = cheb_mono(F, lo, hi, DEG, c)
-        if k == rpiece:
-            gc = fit_zero_const(G, lo, hi, DEG, -r)
-            gcenter = -r
-        else:
-            gc = cheb_mono(G, lo, hi, DEG, c)
-            gcenter = c
-        fc = [f32(v) for v in fc]
-        gc = [f32(v) for v in gc]
-        eF = max_rel(F, fc, lo, hi, c, 200)
-        eG = max_rel(G, gc, lo, hi, gcenter, 200)
-        report.append("near %d [%s, %s) F rel %.2e  G rel %.2e"
-                      % (k, mp.nstr(lo, 5), mp.nstr(hi, 5), eF, eG))
-        NF.append(fc); NG.append(gc)
+    near_tdhi = f32(mp.mpf(-rthi) - rpiece * NEAR_STEP)       # exact: -rt_hi - 6/8
+    NF, NG = fit_near(F, G, -r, rpiece, "", report)
+    NTF, NTG = fit_near(Ft, Gt, -rt, rpiece, "tanh ", report)
     # exp: e = expm1(r) = r*q(r)
     RMAX = mp.mpf("0.3467")
     ec = [f32(v) for v in fit_zero_const(mp.expm1, -RMAX, RMAX, DEG_EXP, mp.mpf(0))]
@@ -271,10 +287,11 @@ def main():
     lines.append("#define FA_GX_NEAR_ROOTPIECE %d" % rpiece)
     lines.append("#define FA_GX_NEAR_DHI %s  /* r_hi - ROOTPIECE/8, exact */" % flit(near_dhi))
     lines.append("#define FA_GX_NEAR_DLO %s  /* r_lo */" % flit(rlo))
-    for k in range(DEG + 1):
-        lines.append(arr("fa_gx_nf%d" % k, [fc[k] for fc in NF]))
-    for k in range(DEG + 1):
-        lines.append(arr("fa_gx_ng%d" % k, [gc[k] for gc in NG]))
+    lines.append("#define FA_GX_NEAR_TDHI %s  /* -rt_hi - ROOTPIECE/8, exact */" % flit(near_tdhi))
+    lines.append("#define FA_GX_NEAR_TDLO %s  /* -rt_lo */" % flit(-rtlo))
+    for name, table in (("nf", NF), ("ng", NG), ("ntf", NTF), ("ntg", NTG)):
+        for k in range(DEG + 1):
+            lines.append(arr("fa_gx_%s%d" % (name, k), [pc[k] for pc in table]))
     lines.append(arr("fa_gx_center", centers))
     lines.append(arr("fa_gx_clo", clos))
     for k in range(DEG + 1):

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reproduce the constants of fastact/_gelu_f64_x86.h (float64 GELU, AVX-512).
 
-Near range a = |x| < NEAR_MAX = 3.875: 16 pieces of width 1/4 centred on
+Near range a = |x| < NEAR_MAX = 3.875 (the tanh form likewise, with
+Ft(a) = a/(1 + exp(w(a))) and Gt = Ft'): 16 pieces of width 1/4 centred on
 k/4, k = round(4a), t = a - k/4 (|t| <= 1/8, exact):
   gelu(x)  = max(x,0) - F(a),          F(a) = a*Phi(-a)
   gelu'(x) = x < 0 ? G(a) : 1 - G(a),  G(a) = Phi(-a) - a*phi(a)
@@ -39,6 +40,21 @@ def F(a):
 
 def G(a):
     return mp.erfc(a / mp.sqrt(2)) / 2 - a * RS2PI * mp.exp(-a * a / 2)
+
+
+C1 = 2 * mp.sqrt(2 / mp.pi)
+C3 = C1 * mp.mpf("0.044715")
+
+
+def Ft(a):
+    """tanh form: gelu_t(x) = max(x,0) - Ft(|x|)"""
+    return a / (1 + mp.exp(C1 * a + C3 * a ** 3))
+
+
+def Gt(a):
+    """Ft'(a): gelu_t'(x) = Gt(|x|) for x < 0, 1 - Gt(|x|) for x >= 0"""
+    E = mp.exp(C1 * a + C3 * a ** 3)
+    return 1 / (1 + E) - a * E * (C1 + 3 * C3 * a * a) / (1 + E) ** 2
 
 
 def cheb_mono(f, lo, hi, deg, center):
@@ -95,35 +111,52 @@ def lit(v):
     return repr(float(v))
 
 
-def main():
-    r = -mp.findroot(lambda x: mp.ncdf(x) + x * mp.npdf(x), -0.75)   # root of G, 0.7518...
-    rhi = float(r)
-    rlo = float(r - mp.mpf(rhi))
-    rpiece = int(mp.nint(r / STEP))
-    dhi = rhi - rpiece * float(STEP)                                    # exact
-    assert mp.mpf(dhi) == mp.mpf(rhi) - rpiece * STEP
-    NF, NG, report = [], [], []
+def fit_near(fn, gn, root, rpiece, label, report):
+    """The near tables of fn (= max(x,0) - gelu) and gn (its derivative)."""
+    NF, NG = [], []
     for k in range(PIECES):
         c = k * STEP
         lo, hi = max(mp.mpf(0), c - STEP / 2), c + STEP / 2
-        fc = fit_zero_const(F, lo, hi, DEG, c) if k == 0 else cheb_mono(F, lo, hi, DEG, c)
+        fc = fit_zero_const(fn, lo, hi, DEG, c) if k == 0 else cheb_mono(fn, lo, hi, DEG, c)
         if k == rpiece:
-            gc, gcenter = fit_zero_const(G, lo, hi, DEG, r), r
+            gc, gcenter = fit_zero_const(gn, lo, hi, DEG, root), root
         else:
-            gc, gcenter = cheb_mono(G, lo, hi, DEG, c), c
+            gc, gcenter = cheb_mono(gn, lo, hi, DEG, c), c
         fc = [float(v) for v in fc]
         gc = [float(v) for v in gc]
-        report.append("near %2d [%s, %s)  F rel %.2e  G rel %.2e"
-                      % (k, mp.nstr(lo, 5), mp.nstr(hi, 5), max_rel(F, fc, lo, hi, c),
-                         max_rel(G, gc, lo, hi, gcenter)))
+        report.append("%snear %2d [%s, %s)  F rel %.2e  G rel %.2e"
+                      % (label, k, mp.nstr(lo, 5), mp.nstr(hi, 5), max_rel(fn, fc, lo, hi, c),
+                         max_rel(gn, gc, lo, hi, gcenter)))
         NF.append(fc)
         NG.append(gc)
+    return NF, NG
+
+
+def hi_lo(v):
+    hi = float(v)
+    return hi, float(v - mp.mpf(hi))
+
+
+def main():
+    r = -mp.findroot(lambda x: mp.ncdf(x) + x * mp.npdf(x), -0.75)   # root of G, 0.7518...
+    rt = mp.findroot(Gt, mp.mpf("0.75"))                                # root of Gt, 0.7525...
+    rpiece = int(mp.nint(r / STEP))
+    assert rpiece == int(mp.nint(rt / STEP))
+    (rhi, rlo), (rthi, rtlo) = hi_lo(r), hi_lo(rt)
+    dhi, tdhi = rhi - rpiece * float(STEP), rthi - rpiece * float(STEP)   # exact
+    assert mp.mpf(dhi) == mp.mpf(rhi) - rpiece * STEP
+    assert mp.mpf(tdhi) == mp.mpf(rthi) - rpiece * STEP
+    report = []
+    NF, NG = fit_near(F, G, r, rpiece, "", report)
+    NTF, NTG = fit_near(Ft, Gt, rt, rpiece, "tanh ", report)
     lines = ["#define FA_GD_DEG %d" % DEG,
              "#define FA_GD_NEAR_MAX %s  /* a below this: k = round(4a) <= 15 */" % lit(NEAR_MAX),
              "#define FA_GD_ROOTPIECE %d" % rpiece,
              "#define FA_GD_DHI %s  /* r_hi - ROOTPIECE/4, exact */" % lit(dhi),
-             "#define FA_GD_DLO %s  /* r_lo */" % lit(rlo)]
-    for name, table in (("fa_gd_f", NF), ("fa_gd_g", NG)):
+             "#define FA_GD_DLO %s  /* r_lo */" % lit(rlo),
+             "#define FA_GD_TDHI %s  /* rt_hi - ROOTPIECE/4, exact */" % lit(tdhi),
+             "#define FA_GD_TDLO %s  /* rt_lo */" % lit(rtlo)]
+    for name, table in (("fa_gd_f", NF), ("fa_gd_g", NG), ("fa_gd_tf", NTF), ("fa_gd_tg", NTG)):
         for j in range(DEG + 1):
             lines.append("static const double %s%d[16] FA_GD_ALIGN = {%s};"
                          % (name, j, ", ".join(lit(piece[j]) for piece in table)))
