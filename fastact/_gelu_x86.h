@@ -115,6 +115,48 @@ static const float fa_gx_ntg2[32] FA_GX_ALIGN = {-1.13213865e-08f, 0.0990400016f
 static const float fa_gx_ntg3[32] FA_GX_ALIGN = {0.267278641f, 0.257798463f, 0.230357632f, 0.187815353f, 0.134516537f, 0.0757181421f, 0.0157835875f, -0.0368926376f, -0.0816833749f, -0.114883073f, -0.135446995f, -0.143757418f, -0.141327828f, -0.130406722f, -0.113567829f, -0.0933555216f, -0.0720252246f, -0.0513897501f, -0.032760188f, -0.0169583987f, -0.00437525939f, 0.00494771684f, 0.011229788f, 0.0148656406f, 0.0163489077f, 0.016207289f, 0.0149506107f, 0.0130325127f, 0.0108259274f, 0.00861180387f, 0.00657955604f, 0.00483673438f};
 static const float fa_gx_ntg4[32] FA_GX_ALIGN = {-2.031025e-05f, -0.03753075f, -0.0711235851f, -0.0973607451f, -0.113796361f, -0.119271278f, -0.113849491f, -0.099618651f, -0.0785498247f, -0.0538524203f, -0.0285599325f, -0.00527538266f, 0.0141180111f, 0.0285679661f, 0.0378036648f, 0.0421759933f, 0.0424484424f, 0.0395913944f, 0.0346138217f, 0.0284462608f, 0.0218733419f, 0.0155054433f, 0.00977666676f, 0.00495811133f, 0.0011789538f, -0.00154873438f, -0.00330327731f, -0.00422579143f, -0.00449287845f, -0.00429134071f, -0.0037969565f, -0.0031590811f};
 static const float fa_gx_ntg5[32] FA_GX_ALIGN = {-0.0609910451f, -0.0579280779f, -0.0486843586f, -0.0346416496f, -0.017653184f, 6.77025891e-05f, 0.0163511522f, 0.0291682631f, 0.0374653861f, 0.0407801159f, 0.0394836366f, 0.0345433764f, 0.0272484273f, 0.0189268049f, 0.0107227676f, 0.00346916402f, -0.00234511867f, -0.00653680367f, -0.0091521712f, -0.0103830555f, -0.0104944846f, -0.00977237523f, -0.00849109143f, -0.00689598173f, -0.00519495457f, -0.00355437794f, -0.00209691096f, -0.000900890445f, -2.03931154e-06f, 0.000601680484f, 0.000941998966f, 0.00106997869f};
+#define FA_GX_A2_DEG 8
+#define FA_GX_A2_NEAR_MAX 3.75f  /* a below this: k = round(2a) <= 7 */
+static const float fa_gx_a2_f0[8] FA_GX_ALIGN = {0.0f, 0.154268771f, 0.158655256f, 0.100210801f, 0.0455002636f, 0.0155241629f, 0.00404969417f, 0.000814201776f};
+static const float fa_gx_a2_f1[8] FA_GX_ALIGN = {0.5f, 0.13250488f, -0.0833154693f, -0.127469197f, -0.0852318034f, -0.0376110859f, -0.0119456472f, -0.00282176025f};
+static const float fa_gx_a2_f2[8] FA_GX_ALIGN = {-0.398942292f, -0.308057159f, -0.120985359f, 0.0161897f, 0.0539909676f, 0.0372476391f, 0.015511469f, 0.00447249878f};
+static const float fa_gx_a2_f3[8] FA_GX_ALIGN = {2.23441377e-09f, 0.110020377f, 0.120985359f, 0.0566639714f, 4.76470641e-09f, -0.0164327901f, -0.0110796243f, -0.00419978425f};
+static const float fa_gx_a2_f4[8] FA_GX_ALIGN = {0.0664903075f, 0.0339229628f, -0.0201642159f, -0.0360895395f, -0.0179969929f, -0.000502112904f, 0.00406252919f, 0.0024839642f};
+static const float fa_gx_a2_f5[8] FA_GX_ALIGN = {1.06615505e-06f, -0.0224601831f, -0.0161311664f, 0.00273062522f, 0.00899821986f, 0.00426842878f, 1.6324536e-07f, -0.000847981719f};
+static const float fa_gx_a2_f6[8] FA_GX_ALIGN = {-0.00998214446f, -0.00304850424f, 0.00604868121f, 0.00488222996f, -0.000449645508f, -0.0019502457f, -0.000775653578f, 5.33376588e-05f};
+static const float fa_gx_a2_f7[8] FA_GX_ALIGN = {3.63246945e-05f, 0.00318498001f, 0.0012436891f, -0.00146463758f, -0.00110826921f, 0.000133268433f, 0.000360566919f, 0.000107177191f};
+static const float fa_gx_a2_f8[8] FA_GX_ALIGN = {0.00111980131f, 0.000152087101f, -0.000875636528f, -0.000295679522f, 0.000342187879f, 0.000194903914f, -4.44536126e-05f, -5.60897533e-05f};
+static const float fa_gx_a2_g0[8] FA_GX_ALIGN = {0.5f, 0.0f, 0.0f, -0.127469197f, -0.0852318034f, -0.0376110859f, -0.0119456472f, -0.00282176025f};
+static const float fa_gx_a2_g1[8] FA_GX_ALIGN = {-0.797884583f, -0.431493998f, -0.431493998f, 0.0323794f, 0.107981935f, 0.0744952783f, 0.031022938f, 0.00894499756f};
+static const float fa_gx_a2_g2[8] FA_GX_ALIGN = {-2.15909801e-09f, 0.388284981f, 0.388285011f, 0.169991851f, -2.44179746e-11f, -0.049298346f, -0.0332388617f, -0.0125993565f};
+static const float fa_gx_a2_g3[8] FA_GX_ALIGN = {0.265961617f, 0.0181993861f, 0.0181986168f, -0.144358158f, -0.0719880015f, -0.00200845208f, 0.0162501242f, 0.00993585773f};
+static const float fa_gx_a2_g4[8] FA_GX_ALIGN = {-1.83206816e-06f, -0.114013009f, -0.113990761f, 0.013660036f, 0.0449924767f, 0.0213398021f, -1.44249712e-09f, -0.00423955824f};
+static const float fa_gx_a2_g5[8] FA_GX_ALIGN = {-0.0598200858f, 0.014731274f, 0.0146318711f, 0.0292934701f, -0.0026967607f, -0.0117014479f, -0.00465424033f, 0.000319977873f};
+static const float fa_gx_a2_g6[8] FA_GX_ALIGN = {-0.000145170896f, 0.01922879f, 0.0200235806f, -0.0104587376f, -0.00779899629f, 0.00100279343f, 0.00254839612f, 0.000739782234f};
+static const float fa_gx_a2_g7[8] FA_GX_ALIGN = {0.0100784395f, -0.00508412113f, -0.00596467359f, -0.00236640126f, 0.00272564008f, 0.00155895296f, -0.000352224772f, -0.000448205072f};
+static const float fa_gx_a2_g8[8] FA_GX_ALIGN = {-0.00125719444f, -0.00312819378f, -0.000518386543f, 0.00188521051f, 0.00037604649f, -0.000638951664f, -0.000223384704f, 9.55540381e-05f};
+static const float fa_gx_a2_gc[8] FA_GX_ALIGN = {0.0f, 0.751791537f, 0.751791537f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f};
+static const float fa_gx_a2_gclo[8] FA_GX_ALIGN = {0.0f, -1.21144499e-08f, -1.21144499e-08f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+static const float fa_gx_a2_tf0[8] FA_GX_ALIGN = {0.0f, 0.154285997f, 0.158808008f, 0.100428425f, 0.0454023071f, 0.0150842657f, 0.00363739207f, 0.000616197649f};
+static const float fa_gx_a2_tf1[8] FA_GX_ALIGN = {0.5f, 0.132630095f, -0.082964085f, -0.127710789f, -0.0860992596f, -0.0379515775f, -0.0115841664f, -0.00242264383f};
+static const float fa_gx_a2_tf2[8] FA_GX_ALIGN = {-0.398942292f, -0.307753444f, -0.121074095f, 0.0152590983f, 0.0539375395f, 0.0381226949f, 0.0158838294f, 0.00427472964f};
+static const float fa_gx_a2_tf3[8] FA_GX_ALIGN = {2.2932618e-09f, 0.110202938f, 0.120286733f, 0.0566036403f, 0.000955530792f, -0.016350368f, -0.0116137061f, -0.0043620253f};
+static const float fa_gx_a2_tf4[8] FA_GX_ALIGN = {0.066819407f, 0.0336291343f, -0.0204208475f, -0.0353319608f, -0.0180063043f, -0.00109381194f, 0.0040872274f, 0.00270648138f};
+static const float fa_gx_a2_tf5[8] FA_GX_ALIGN = {1.09386099e-06f, -0.0227844454f, -0.0157190394f, 0.00283472473f, 0.00849746075f, 0.00437443284f, 0.000233303144f, -0.000899765349f};
+static const float fa_gx_a2_tf6[8] FA_GX_ALIGN = {-0.0102103651f, -0.00294327782f, 0.00625103712f, 0.00454308093f, -0.00039309237f, -0.00175033126f, -0.000865769223f, 7.6485108e-08f};
+static const float fa_gx_a2_tf7[8] FA_GX_ALIGN = {3.72389768e-05f, 0.0033277499f, 0.00110585056f, -0.00149954751f, -0.000953445735f, 6.09050621e-05f, 0.000319643557f, 0.000142921053f};
+static const float fa_gx_a2_tf8[8] FA_GX_ALIGN = {0.00117385481f, 0.000139492811f, -0.000947866414f, -0.000195834378f, 0.000308727409f, 0.00015878721f, -1.14498398e-05f, -5.61715678e-05f};
+static const float fa_gx_a2_tg0[8] FA_GX_ALIGN = {0.5f, 0.0f, 0.0f, -0.127710789f, -0.0860992596f, -0.0379515775f, -0.0115841664f, -0.00242264383f};
+static const float fa_gx_a2_tg1[8] FA_GX_ALIGN = {-0.797884583f, -0.430400103f, -0.430400103f, 0.0305181965f, 0.107875079f, 0.0762453899f, 0.0317676589f, 0.00854945928f};
+static const float fa_gx_a2_tg2[8] FA_GX_ALIGN = {-2.24540919e-09f, 0.387518436f, 0.387518466f, 0.169810846f, 0.00286658923f, -0.0490510836f, -0.0348411091f, -0.0130860759f};
+static const float fa_gx_a2_tg3[8] FA_GX_ALIGN = {0.267278016f, 0.015782563f, 0.0157815833f, -0.141327873f, -0.0720252395f, -0.00437524635f, 0.0163489133f, 0.0108259283f};
+static const float fa_gx_a2_tg4[8] FA_GX_ALIGN = {-1.90313096e-06f, -0.113949314f, -0.113923274f, 0.0141806863f, 0.0424876101f, 0.0218705796f, 0.00116570794f, -0.00449872389f};
+static const float fa_gx_a2_tg5[8] FA_GX_ALIGN = {-0.0611872859f, 0.0165778119f, 0.0164482892f, 0.027259171f, -0.00235773227f, -0.0105020329f, -0.00519477157f, 3.52130883e-07f};
+static const float fa_gx_a2_tg6[8] FA_GX_ALIGN = {-0.00015040359f, 0.019477468f, 0.0204247478f, -0.0107076587f, -0.0066832453f, 0.0004736642f, 0.00226163026f, 0.000997377676f};
+static const float fa_gx_a2_tg7[8] FA_GX_ALIGN = {0.0105434461f, -0.00586273475f, -0.00703123678f, -0.00157399871f, 0.00246105343f, 0.00127078663f, -8.9929119e-05f, -0.000448233681f};
+static const float fa_gx_a2_tg8[8] FA_GX_ALIGN = {-0.00129373407f, -0.00345521909f, -0.000271803176f, 0.00192683912f, 8.37704356e-05f, -0.000432627741f, -0.000220570146f, 2.80271288e-05f};
+static const float fa_gx_a2_tgc[8] FA_GX_ALIGN = {0.0f, 0.752461433f, 0.752461433f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f};
+static const float fa_gx_a2_tgclo[8] FA_GX_ALIGN = {0.0f, -1.13396279e-08f, -1.13396279e-08f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 static const float fa_gx_center[32] FA_GX_ALIGN = {0.0f, 0.140625f, 0.171875f, 0.203125f, 0.234375f, 0.28125f, 0.34375f, 0.40625f, 0.46875f, 0.5625f, 0.751791537f, 0.751791537f, 0.9375f, 1.125f, 1.375f, 1.625f, 1.875f, 2.25f, 2.75f, 3.25f, 3.75f, 4.5f, 5.5f, 6.5f, 7.5f, 9.0f, 11.0f, 13.0f, 15.0f, 0.0f, 0.0f, 0.0f};
 static const float fa_gx_clo[32] FA_GX_ALIGN = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -1.21144499e-08f, -1.21144499e-08f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 static const float fa_gx_p0[32] FA_GX_ALIGN = {0.0f, 0.0630697235f, 0.0753143653f, 0.0869909599f, 0.0981304944f, 0.113895938f, 0.133293658f, 0.151012182f, 0.167222187f, 0.189034551f, 0.225478381f, 0.225478381f, 0.253511637f, 0.275997818f, 0.299254745f, 0.316912562f, 0.330545425f, 0.345716864f, 0.359493017f, 0.36871919f, 0.375147045f, 0.381615251f, 0.386884809f, 0.39010188f, 0.392198235f, 0.39418909f, 0.39572379f, 0.39662239f, 0.397192329f, 0.0f, 0.0f, 0.0f};
@@ -225,13 +267,31 @@ static const float fa_gx_d5[32] FA_GX_ALIGN = {-0.0230033379f, -0.0192022379f, -
  * tanh near 29 [3.5625, 3.6875) F rel 4.14e-08  G rel 3.96e-08
  * tanh near 30 [3.6875, 3.8125) F rel 2.11e-08  G rel 4.48e-08
  * tanh near 31 [3.8125, 3.9375) F rel 2.29e-08  G rel 1.28e-08
+ * avx2 near 0 [0.0, 0.25) F rel 7.14e-09  G rel 1.82e-08
+ * avx2 near 1 [0.25, 0.75) F rel 2.02e-08  G rel 1.28e-08
+ * avx2 near 2 [0.75, 1.25) F rel 1.99e-08  G rel 1.24e-08
+ * avx2 near 3 [1.25, 1.75) F rel 3.23e-08  G rel 3.70e-08
+ * avx2 near 4 [1.75, 2.25) F rel 2.99e-08  G rel 3.00e-08
+ * avx2 near 5 [2.25, 2.75) F rel 4.65e-08  G rel 1.07e-08
+ * avx2 near 6 [2.75, 3.25) F rel 2.33e-08  G rel 1.99e-08
+ * avx2 near 7 [3.25, 3.75) F rel 7.24e-08  G rel 6.22e-08
+ * tanh avx2 near 0 [0.0, 0.25) F rel 6.97e-09  G rel 1.79e-08
+ * tanh avx2 near 1 [0.25, 0.75) F rel 7.65e-08  G rel 2.85e-08
+ * tanh avx2 near 2 [0.75, 1.25) F rel 1.22e-08  G rel 6.87e-08
+ * tanh avx2 near 3 [1.25, 1.75) F rel 3.89e-08  G rel 3.33e-08
+ * tanh avx2 near 4 [1.75, 2.25) F rel 2.65e-08  G rel 5.44e-08
+ * tanh avx2 near 5 [2.25, 2.75) F rel 9.78e-08  G rel 7.66e-08
+ * tanh avx2 near 6 [2.75, 3.25) F rel 2.19e-08  G rel 3.81e-08
+ * tanh avx2 near 7 [3.25, 3.75) F rel 1.01e-07  G rel 2.86e-08
  * exp: 1 + r*q(r), degree 6, |r| <= 0.3467, rel err of 1+e 1.03e-08
  * tanh root window |d| < 0.03125 degree 5 rel err 2.98e-08
  */
 
 
 
+
 #define FA_GX_NEAR_MAGIC 1572864.0f  /* 1.5*2^20: a + it rounds a to a multiple of 1/8, round(8a) in the low bits */
+#define FA_GX_A2_MAGIC 6291456.0f    /* 1.5*2^22: the same for 1/2 and round(2a) (AVX2) */
 #define FA_GX_ACLAMP 15.0f     /* exact form: gelu(-15) underflows; pieces cover [0,16) */
 #define FA_GX_TCLAMP 11.0f     /* tanh form: gelu_t(-11), gelu_t'(-11) underflow */
 
@@ -463,6 +523,9 @@ GX_TGT gx_vf GX_N(gx_gelu_grad)(const GX_N(gx_ptabs) *T, gx_vf x)
 
 /* ---- near range, a < NEAR_MAX: one polynomial per 1/8, no exp ---- */
 
+#if FA_GX_PASS == 512
+/* 32 pieces of width 1/8, degree 5: one vpermt2ps per coefficient */
+#define GX_NEAR_MAX FA_GX_NEAR_MAX
 typedef struct { gx_tab k[FA_GX_DEG + 1]; } GX_N(gx_ntabs);
 
 GX_TGT void GX_N(gx_load_ntabs)(GX_N(gx_ntabs) *T, int which)
@@ -477,15 +540,17 @@ GX_TGT void GX_N(gx_load_ntabs)(GX_N(gx_ntabs) *T, int which)
         T->k[k] = GX_N(gx_tabload)(C[which][k]);
 }
 
-/* F(a) = max(x,0) - gelu(x) or G(a) = F'(a), of either form, for a <
- * NEAR_MAX only (the lookups read the low 5 bits of k).  For G the root's
- * piece takes t = (t - dhi) - dlo: (a - r_hi) - r_lo, exactly up to r_lo. */
-GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int at_root, float dhi, float dlo)
+/* F(a) = max(x,0) - gelu(x) or G(a) = F'(a) (which = GX_NEAR_G*), of either
+ * form, for a < GX_NEAR_MAX only (the lookups read the low 5 bits of k).
+ * For G the root's piece takes t = (t - dhi) - dlo: (a - r_hi) - r_lo. */
+GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int which)
 {
     gx_vf k = VADD(a, V1(FA_GX_NEAR_MAGIC));
     gx_vi i = GX_CASTI(k);
     gx_vf t = GX_N(gx_near_t)(a, k);
-    if (at_root) {
+    if (which == GX_NEAR_G || which == GX_NEAR_TANH_G) {
+        float dhi = which == GX_NEAR_G ? FA_GX_NEAR_DHI : FA_GX_NEAR_TDHI;
+        float dlo = which == GX_NEAR_G ? FA_GX_NEAR_DLO : FA_GX_NEAR_TDLO;
         gx_m root = MEQ(k, FA_GX_NEAR_MAGIC + 0.125f * FA_GX_NEAR_ROOTPIECE);
         t = GX_MSUB(root, t, V1(dhi));
         t = GX_MSUB(root, t, V1(dlo));
@@ -497,6 +562,45 @@ GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int at_root, float 
     p = VFMA(p, t, GX_N(gx_look)(T->k[1], i));
     return VFMA(p, t, GX_N(gx_look)(T->k[0], i));
 }
+#else
+/* 8 pieces of width 1/2, degree 8: one vpermps per coefficient; for G the
+ * two pieces next to the root use t = (a - c_hi[k]) - c_lo[k], c = the root */
+#define GX_NEAR_MAX FA_GX_A2_NEAR_MAX
+typedef struct { __m256 k[FA_GX_A2_DEG + 1], chi, clo; } GX_N(gx_ntabs);
+
+GX_TGT void GX_N(gx_load_ntabs)(GX_N(gx_ntabs) *T, int which)
+{
+    static const float *const C[4][FA_GX_A2_DEG + 1] = {
+        {fa_gx_a2_f0, fa_gx_a2_f1, fa_gx_a2_f2, fa_gx_a2_f3, fa_gx_a2_f4, fa_gx_a2_f5, fa_gx_a2_f6,
+         fa_gx_a2_f7, fa_gx_a2_f8},
+        {fa_gx_a2_g0, fa_gx_a2_g1, fa_gx_a2_g2, fa_gx_a2_g3, fa_gx_a2_g4, fa_gx_a2_g5, fa_gx_a2_g6,
+         fa_gx_a2_g7, fa_gx_a2_g8},
+        {fa_gx_a2_tf0, fa_gx_a2_tf1, fa_gx_a2_tf2, fa_gx_a2_tf3, fa_gx_a2_tf4, fa_gx_a2_tf5,
+         fa_gx_a2_tf6, fa_gx_a2_tf7, fa_gx_a2_tf8},
+        {fa_gx_a2_tg0, fa_gx_a2_tg1, fa_gx_a2_tg2, fa_gx_a2_tg3, fa_gx_a2_tg4, fa_gx_a2_tg5,
+         fa_gx_a2_tg6, fa_gx_a2_tg7, fa_gx_a2_tg8},
+    };
+    for (int k = 0; k <= FA_GX_A2_DEG; k++)
+        T->k[k] = _mm256_load_ps(C[which][k]);
+    T->chi = _mm256_load_ps(which == GX_NEAR_TANH_G ? fa_gx_a2_tgc : fa_gx_a2_gc);
+    T->clo = _mm256_load_ps(which == GX_NEAR_TANH_G ? fa_gx_a2_tgclo : fa_gx_a2_gclo);
+}
+
+GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int which)
+{
+    gx_vf k = VADD(a, V1(FA_GX_A2_MAGIC));
+    __m256i i = _mm256_castps_si256(k);
+    gx_vf t;
+    if (which == GX_NEAR_G || which == GX_NEAR_TANH_G)
+        t = VSUB(VSUB(a, _mm256_permutevar8x32_ps(T->chi, i)), _mm256_permutevar8x32_ps(T->clo, i));
+    else
+        t = VSUB(a, VSUB(k, V1(FA_GX_A2_MAGIC)));
+    gx_vf p = _mm256_permutevar8x32_ps(T->k[FA_GX_A2_DEG], i);
+    for (int j = FA_GX_A2_DEG - 1; j >= 0; j--)
+        p = VFMA(p, t, _mm256_permutevar8x32_ps(T->k[j], i));
+    return p;
+}
+#endif
 
 /* tanh form: a clamped, E = 2^n (1+e) = exp(-w(a)) */
 GX_TGT gx_vf GX_N(gx_tanh_exp)(gx_vf a, gx_vf s, gx_vf sl, gx_vf *n)
@@ -572,8 +676,8 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad)(gx_vf x)
 GX_TGT gx_vf GX_N(gx_gelu_near)(const GX_N(gx_ntabs) *N, gx_vf x)
 {
     gx_vf a = VABS(x);
-    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, 0, 0.0f, 0.0f));
-    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, GX_NEAR_F));
+    gx_m far = MFAR(a, GX_NEAR_MAX);
     if (__builtin_expect(GX_ANY(far), 0)) {
         GX_N(gx_ptabs) T;
         GX_N(gx_load_ptabs)(&T, 0);
@@ -585,9 +689,9 @@ GX_TGT gx_vf GX_N(gx_gelu_near)(const GX_N(gx_ntabs) *N, gx_vf x)
 GX_TGT gx_vf GX_N(gx_gelu_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
 {
     gx_vf a = VABS(x);
-    gx_vf g = GX_N(gx_near)(N, a, 1, FA_GX_NEAR_DHI, FA_GX_NEAR_DLO);
+    gx_vf g = GX_N(gx_near)(N, a, GX_NEAR_G);
     gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);               /* x < 0 ? G : 1 - G */
-    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    gx_m far = MFAR(a, GX_NEAR_MAX);
     if (__builtin_expect(GX_ANY(far), 0)) {
         GX_N(gx_ptabs) T;
         GX_N(gx_load_ptabs)(&T, 1);
@@ -599,8 +703,8 @@ GX_TGT gx_vf GX_N(gx_gelu_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
 GX_TGT gx_vf GX_N(gx_gelu_tanh_near)(const GX_N(gx_ntabs) *N, gx_vf x)
 {
     gx_vf a = VABS(x);
-    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, 0, 0.0f, 0.0f));
-    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, GX_NEAR_TANH_F));
+    gx_m far = MFAR(a, GX_NEAR_MAX);
     if (__builtin_expect(GX_ANY(far), 0))
         r = VSEL(far, GX_N(gx_gelu_tanh)(x), r);
     return r;
@@ -609,9 +713,9 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_near)(const GX_N(gx_ntabs) *N, gx_vf x)
 GX_TGT gx_vf GX_N(gx_gelu_tanh_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
 {
     gx_vf a = VABS(x);
-    gx_vf g = GX_N(gx_near)(N, a, 1, FA_GX_NEAR_TDHI, FA_GX_NEAR_TDLO);
+    gx_vf g = GX_N(gx_near)(N, a, GX_NEAR_TANH_G);
     gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);
-    gx_m far = MFAR(a, FA_GX_NEAR_MAX);
+    gx_m far = MFAR(a, GX_NEAR_MAX);
     if (__builtin_expect(GX_ANY(far), 0))
         r = VSEL(far, GX_N(gx_gelu_tanh_grad)(x), r);
     return r;
@@ -694,6 +798,7 @@ GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(
 #undef GX_ANY
 #undef GX_MSUB
 #undef GX_CASTI
+#undef GX_NEAR_MAX
 #undef GX_LOADU
 #undef GX_STOREU
 #undef GX_TAILMASK

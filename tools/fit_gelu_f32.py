@@ -16,7 +16,8 @@ tanh form: near its derivative root rt, gelu_t'(rt + d) = d * p(d), |d| < W.
 
 Near range, a < NEAR_MAX = 3.9375 (almost every element of unit-scale data):
 no exp at all (the tanh form likewise, with Ft(a) = a/(1 + exp(w(a))) and
-Gt = Ft', its root rt in the same piece).  32 pieces of width 1/8 centred on k/8, k = round(8a), and
+Gt = Ft', its root rt in the same piece).  AVX2: 8 pieces of width 1/2,
+degree A2_DEG, the two pieces next to the roots centred on them (A2_* below).  32 pieces of width 1/8 centred on k/8, k = round(8a), and
 t = a - k/8 (|t| <= 1/16, exact):
   gelu(x)  = max(x,0) - F(a),        F(a) = a*Phi(-a)
   gelu'(x) = x < 0 ? G(a) : 1 - G(a), G(a) = Phi(-a) - a*phi(a)
@@ -53,6 +54,16 @@ NPIECE = len(EDGES) - 1    # 29 <= 32: two registers of 16, one vpermt2ps
 NEAR_PIECES = 32           # k = round(8a) in 0..31: two registers, one vpermt2ps
 NEAR_STEP = mp.mpf(1) / 8
 NEAR_MAX = (NEAR_PIECES - mp.mpf(1) / 2) * NEAR_STEP   # a < 3.9375 keeps k <= 31
+# AVX2 has no two-register permute: its near tables are 8 pieces of width 1/2
+# (one vpermps per coefficient) of higher degree.  Both derivative roots lie
+# just above the boundary 3/4 of pieces 1 and 2, so for G both pieces use
+# t = (a - r_hi) - r_lo (exact up to r_lo: a - r_hi is a multiple of 2^-25
+# below 1/2 in magnitude) and G = t*p(t).
+A2_PIECES = 8
+A2_STEP = mp.mpf(1) / 2
+A2_DEG = 8
+A2_NEAR_MAX = (A2_PIECES - mp.mpf(1) / 2) * A2_STEP         # a < 3.75 keeps k <= 7
+A2_ROOT_PIECES = (1, 2)
 
 
 def f32(v):
@@ -200,6 +211,30 @@ def fit_near(fn, gn, root, rpiece, label, report):
     return NF, NG
 
 
+def fit_near_avx2(fn, gn, root, label, report):
+    """AVX2's near tables: (F coefficients, G coefficients, G centres hi, lo)."""
+    NF, NG, GC, GCLO = [], [], [], []
+    rhi, rlo = hi_lo32(root)
+    for k in range(A2_PIECES):
+        c = k * A2_STEP
+        lo, hi = max(mp.mpf(0), c - A2_STEP / 2), c + A2_STEP / 2
+        fc = fit_zero_const(fn, lo, hi, A2_DEG, c) if k == 0 else cheb_mono(fn, lo, hi, A2_DEG, c)
+        if k in A2_ROOT_PIECES:
+            gc, gcenter, ghi, glo = fit_zero_const(gn, lo, hi, A2_DEG, root), root, rhi, rlo
+        else:
+            gc, gcenter, ghi, glo = cheb_mono(gn, lo, hi, A2_DEG, c), c, f32(c), 0.0
+        fc = [f32(v) for v in fc]
+        gc = [f32(v) for v in gc]
+        report.append("%savx2 near %d [%s, %s) F rel %.2e  G rel %.2e"
+                      % (label, k, mp.nstr(lo, 5), mp.nstr(hi, 5),
+                         max_rel(fn, fc, lo, hi, c, 200), max_rel(gn, gc, lo, hi, gcenter, 200)))
+        NF.append(fc)
+        NG.append(gc)
+        GC.append(ghi)
+        GCLO.append(glo)
+    return NF, NG, GC, GCLO
+
+
 def main():
     report, lines = [], []
     r = mp.findroot(dgelu, -0.75)             # root of gelu'; D(-r) = 0
@@ -236,6 +271,8 @@ def main():
     near_tdhi = f32(mp.mpf(-rthi) - rpiece * NEAR_STEP)       # exact: -rt_hi - 6/8
     NF, NG = fit_near(F, G, -r, rpiece, "", report)
     NTF, NTG = fit_near(Ft, Gt, -rt, rpiece, "tanh ", report)
+    A2 = fit_near_avx2(F, G, -r, "", report)
+    A2T = fit_near_avx2(Ft, Gt, -rt, "tanh ", report)
     # exp: e = expm1(r) = r*q(r)
     RMAX = mp.mpf("0.3467")
     ec = [f32(v) for v in fit_zero_const(mp.expm1, -RMAX, RMAX, DEG_EXP, mp.mpf(0))]
@@ -292,6 +329,15 @@ def main():
     for name, table in (("nf", NF), ("ng", NG), ("ntf", NTF), ("ntg", NTG)):
         for k in range(DEG + 1):
             lines.append(arr("fa_gx_%s%d" % (name, k), [pc[k] for pc in table]))
+    lines.append("#define FA_GX_A2_DEG %d" % A2_DEG)
+    lines.append("#define FA_GX_A2_NEAR_MAX %s  /* a below this: k = round(2a) <= 7 */"
+                 % flit(float(A2_NEAR_MAX)))
+    for prefix, (nf, ng, gc, gclo) in (("a2_", A2), ("a2_t", A2T)):
+        for name, table in (("f", nf), ("g", ng)):
+            for k in range(A2_DEG + 1):
+                lines.append(arr("fa_gx_%s%s%d" % (prefix, name, k), [pc[k] for pc in table], 8))
+        lines.append(arr("fa_gx_%sgc" % prefix, gc, 8))
+        lines.append(arr("fa_gx_%sgclo" % prefix, gclo, 8))
     lines.append(arr("fa_gx_center", centers))
     lines.append(arr("fa_gx_clo", clos))
     for k in range(DEG + 1):
