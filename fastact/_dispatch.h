@@ -15,6 +15,7 @@
 #define FASTACT_DISPATCH_H
 
 #include <stddef.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -55,6 +56,7 @@ typedef struct {
     fa_prelu_vector_backward_f64 prelu_vector_backward_f64;
     fa_prelu_run_backward_f32 prelu_run_backward_f32;
     fa_prelu_run_backward_f64 prelu_run_backward_f64;
+    void (*stream_store)(const void *, void *, fa_index);
 } fa_table;
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
@@ -137,6 +139,55 @@ typedef struct {
 #include "_gelu_f64_x86.h" /* hand-vectorised float64 GELU: fa_gelu_f64_avx512_vec, ... */
 #endif
 
+/* ---- streaming stores ------------------------------------------------------
+ * dst[0..bytes) = src[0..bytes) with non-temporal stores, dst 64-byte
+ * aligned: for outputs far larger than the caches, writing around them saves
+ * reading each destination line before overwriting it (a third of a
+ * backward pass's memory traffic).  The sfence makes the stores visible
+ * before the caller's threads join. */
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+static void fa_stream_store_base(const void *src, void *dst, fa_index bytes)
+{
+    const char *s = (const char *)src;
+    char *d = (char *)dst;
+    fa_index i = 0;
+    for (; i + 16 <= bytes; i += 16)
+        _mm_stream_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
+    memcpy(d + i, s + i, (size_t)(bytes - i));
+    _mm_sfence();
+}
+#else
+static void fa_stream_store_base(const void *src, void *dst, fa_index bytes)
+{
+    memcpy(dst, src, (size_t)bytes);
+}
+#endif
+#if FA_HAVE_X86_LEVELS
+__attribute__((target("avx2"))) static void fa_stream_store_avx2(const void *src, void *dst,
+                                                                 fa_index bytes)
+{
+    const char *s = (const char *)src;
+    char *d = (char *)dst;
+    fa_index i = 0;
+    for (; i + 32 <= bytes; i += 32)
+        _mm256_stream_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
+    memcpy(d + i, s + i, (size_t)(bytes - i));
+    _mm_sfence();
+}
+__attribute__((target("avx512f"))) static void fa_stream_store_avx512(const void *src, void *dst,
+                                                                     fa_index bytes)
+{
+    const char *s = (const char *)src;
+    char *d = (char *)dst;
+    fa_index i = 0;
+    for (; i + 64 <= bytes; i += 64)
+        _mm512_stream_si512((__m512i *)(d + i), _mm512_loadu_si512(s + i));
+    memcpy(d + i, s + i, (size_t)(bytes - i));
+    _mm_sfence();
+}
+#endif
+
 /* float32 GELU loops of a level: the generic ones (base) or _gelu_x86.h's */
 #define FA_GELU32_base(name) name##_f32_base
 #define FA_GELU32_avx2(name) name##_f32_avx2_vec
@@ -160,6 +211,7 @@ typedef struct {
         fa_prelu_rows_f32_##isa, fa_prelu_rows_f64_##isa,                                        \
         fa_prelu_vector_backward_f32_##isa, fa_prelu_vector_backward_f64_##isa,                  \
         fa_prelu_run_backward_f32_##isa, fa_prelu_run_backward_f64_##isa,                        \
+        fa_stream_store_##isa,                                                                   \
     }
 
 static const fa_table fa_tables[FA_NUM_LEVELS] = {

@@ -111,3 +111,26 @@ def test_forced_simd_level_from_environment():
     env["FASTACT_SIMD"] = "sse9"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert result.returncode != 0 and "FASTACT_SIMD" in result.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_large_outputs_equal_small_calls(simd_level, dtype):
+    """ReLU-family outputs past _kernels.stream_min_bytes() go through a buffer
+    and non-temporal stores; every element must equal the one computed by
+    calls small enough not to stream, in place too (GELU, which does not
+    stream, rides along)."""
+    n = _kernels.stream_min_bytes() // np.dtype(dtype).itemsize + 4099
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    piece = 1 << 18
+    pieces = range(0, n, piece)
+    for forward in (fa.relu, lambda a, out=None: fa.leaky_relu(a, 0.1, out=out), fa.gelu):
+        expected = np.concatenate([forward(x[i:i + piece]) for i in pieces])
+        assert np.array_equal(forward(x), expected)
+        in_place = x.copy()
+        forward(in_place, out=in_place)
+        assert np.array_equal(in_place, expected)
+    expected = np.concatenate([fa.leaky_relu_backward(g[i:i + piece], x[i:i + piece], 0.1)
+                               for i in pieces])
+    assert np.array_equal(fa.leaky_relu_backward(g, x, 0.1), expected)
