@@ -88,6 +88,25 @@ def test_prelu_bit_exact_and_weight_gradient(simd_level, dtype, shape, axis, rng
     np.testing.assert_allclose(grad_weight, exact.astype(dtype), rtol=rtol)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("channels", [3, 16, 256])
+def test_prelu_channels_last_at_every_output_offset(simd_level, dtype, channels, rng):
+    """The forward aligns its stores by starting rows part-way into the
+    weight; every offset of out within a cache line must give the textbook
+    result."""
+    rows = 41
+    x = rng.standard_normal((rows, channels)).astype(dtype)
+    w = rng.uniform(-1, 1, channels).astype(dtype)
+    expected = np.where(x > 0, x, x * w)
+    itemsize = np.dtype(dtype).itemsize
+    storage = np.empty(rows * channels + 64, dtype)
+    for offset in range(64 // itemsize):
+        out = storage[offset:offset + rows * channels].reshape(rows, channels)
+        result = fa.prelu(x, w, out=out)
+        assert result is out
+        np.testing.assert_array_equal(out, expected, err_msg=f"offset {offset}")
+
+
 # ------------------------------------------------------------------- GELU --
 
 def float32_grid():
