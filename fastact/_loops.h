@@ -74,8 +74,8 @@ FA_TARGET static void FA_LOOP(fa_relu_backward)(const FA_T *g, const FA_T *x, FA
 {
     (void)param;
     for (fa_index i = 0; i < n; i++) {
-        FA_T v = x[i];
-        out[i] = v > (FA_T)0 ? g[i] : (v <= (FA_T)0 ? (FA_T)0 : v);
+        FA_T v = x[i], gi = g[i];     /* read g unconditionally: one plain vector load */
+        out[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? (FA_T)0 : v);
     }
 }
 
@@ -84,8 +84,8 @@ FA_TARGET static void FA_LOOP(fa_leaky_relu_backward)(const FA_T *g, const FA_T 
 {
     const FA_T slope = (FA_T)param;
     for (fa_index i = 0; i < n; i++) {
-        FA_T v = x[i];
-        out[i] = v > (FA_T)0 ? g[i] : (v <= (FA_T)0 ? g[i] * slope : v);
+        FA_T v = x[i], gi = g[i];     /* (g[i] in the branches became two masked loads) */
+        out[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? gi * slope : v);
     }
 }
 
@@ -116,8 +116,8 @@ FA_TARGET static void FA_LOOP(fa_prelu_rows)(const FA_T *x, const FA_T *w, FA_T 
         const FA_T *xr = x + r * channels;
         FA_T *outr = out + r * channels;
         for (fa_index i = 0; i < channels; i++) {
-            FA_T v = xr[i];
-            outr[i] = v > (FA_T)0 ? v : v * w[i];
+            FA_T v = xr[i], wi = w[i];
+            outr[i] = v > (FA_T)0 ? v : v * wi;
         }
     }
 }
