@@ -18,16 +18,21 @@
  *   4 vpermps + 3 blends (AVX2) per coefficient: no gathers.  The two pieces
  *   around the root of gelu' (x = -0.75179...) use t = (a - r_hi) - r_lo and
  *   D = t*p(t), so gelu' keeps its relative accuracy through the root.
- * Near range, a < 3.9375 (nearly every element of unit-scale data; most of
- *   the time goes here): no exp.  k = round(8a) sits in the low mantissa bits
- *   of a + 1.5*2^20 and indexes 32 pieces of width 1/8; t = a - k/8 exactly.
+ * Near range (nearly every element of unit-scale data; most of the time
+ *   goes here): no exp, no division, for either form.
  *     gelu(x)  = max(x,0) - F(a),            F(a) = a*Phi(-a)
- *     gelu'(x) = x < 0 ? G(a) : 1 - G(a),    G(a) = Phi(-a) - a*phi(a)
- *   F, G: degree 5 in t (~5e-8 relative); the piece holding the root of G
- *   uses t = (a - r_hi) - r_lo and G = t*p(t).  A vector with any element
- *   outside the near range (or NaN) also runs the path above and takes its
- *   result for those elements only, so each result depends on its element
- *   alone: 17 vector operations per 16 elements instead of 36.
+ *     gelu'(x) = x < 0 ? G(a) : 1 - G(a),    G(a) = F'(a) = Phi(-a) - a*phi(a)
+ *   and likewise for the tanh form with Ft(a) = a/(1 + exp(w(a))), Gt = Ft'.
+ *   AVX-512, a < 3.9375: k = round(8a) sits in the low mantissa bits of
+ *   a + 1.5*2^20 and indexes 32 pieces of width 1/8 (one vpermt2ps per
+ *   coefficient); t = a - k/8 exactly (vreduceps); degree 5, ~6e-8
+ *   relative; the piece holding G's root uses t = (a - r_hi) - r_lo and
+ *   G = t*p(t).  17 vector operations per 16 elements instead of 36.
+ *   AVX2, a < 3.75: 8 pieces of width 1/2 (one vpermps per coefficient),
+ *   degree 8; for G the two pieces next to the root are centred on it.
+ *   A vector with any element outside the near range (or NaN) also runs the
+ *   paths above and takes their result for those elements only, so each
+ *   result depends on its element alone.
  * Tanh form: w = a*(C1 + C3*a^2) as a hi+lo pair (error ~2^-40 relative),
  *   E = exp(-w) = 2^n*(1+e) as above, one division:
  *   gelu_t(x) = x/(1+E)  (x>=0),   2^n * x(1+e)/(1+E)  (x<0)
