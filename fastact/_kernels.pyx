@@ -425,8 +425,9 @@ cdef void _prelu_rows(const floating *x, const floating *w, floating *out, fa_in
         _prelu_row_slices(x, w, out, rows, channels, nt)
         return
     aligned_w = <floating *>((<size_t>block + 63) // 64 * 64)
-    for c in range(channels):
-        aligned_w[c] = w[(head + c) % channels]
+    # rotate by head (no modulo: a division per channel cost ~1 us at 256)
+    memcpy(aligned_w, w + head, (channels - head) * sizeof(floating))
+    memcpy(aligned_w + channels - head, w, head * sizeof(floating))
     if head:
         _prelu_row_block(x, w, out, 1, head)
     full = (n - head) // channels

@@ -74,6 +74,8 @@ cdef object _as_float_array(object value, str name):
 cdef object _as_companion(object value, str name, object dtype):
     """An array argument that must share x's dtype (see the module rules)."""
     cdef object arr
+    if type(value) is _ndarray and value.dtype is dtype:     # the common case
+        return value
     if isinstance(value, _ndarray):
         arr = _as_float_array(value, name)
         if arr.dtype != dtype:
@@ -429,12 +431,15 @@ cdef tuple _prelu_layout(object x, object weight, object axis):
     """Check weight against x and axis; return (shared, axis) with axis >= 0."""
     cdef Py_ssize_t ndim = x.ndim
     cdef Py_ssize_t ax
-    if isinstance(axis, (bool, np.bool_)):
+    if type(axis) is int:        # the common case, without the checks below
+        ax = axis
+    elif isinstance(axis, (bool, np.bool_)):
         raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
-    try:
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"axis must be an integer, got {type(axis).__name__}") from None
+    else:
+        try:
+            ax = operator.index(axis)
+        except TypeError:
+            raise TypeError(f"axis must be an integer, got {type(axis).__name__}") from None
     if weight.ndim != 1:
         raise ValueError(
             f"weight must be 1-D with shape (x.shape[axis],) or (1,), got shape {weight.shape}"
@@ -502,8 +507,9 @@ def prelu(x, weight, axis=1, out=None):
     if call.n_in == 0:
         call.input(x)
     outer, channels, inner = _channel_view(x.shape, ax, call.order)
-    weight = np.ascontiguousarray(weight)
-    PyObject_GetBuffer(weight, &wview, PyBUF_C_CONTIGUOUS)
+    if not _acquire(&wview, weight, PyBUF_C_CONTIGUOUS):
+        weight = np.ascontiguousarray(weight)
+        PyObject_GetBuffer(weight, &wview, PyBUF_C_CONTIGUOUS)
     if not call.fresh_output and _intersects(&wview, &call.out_view):
         PyBuffer_Release(&wview)  # out would overwrite slopes still to be read
         weight = weight.copy()
