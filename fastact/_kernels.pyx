@@ -41,6 +41,10 @@ cdef extern from "_dispatch.h" nogil:
         fa_unary_f64 forward_f64[4]
         fa_binary_f32 backward_f32[4]
         fa_binary_f64 backward_f64[4]
+        fa_unary_f32 forward_desc_f32[4]
+        fa_unary_f64 forward_desc_f64[4]
+        fa_binary_f32 backward_desc_f32[4]
+        fa_binary_f64 backward_desc_f64[4]
         fa_prelu_rows_f32 prelu_rows_f32
         fa_prelu_rows_f64 prelu_rows_f64
         fa_prelu_vector_backward_f32 prelu_vector_backward_f32
@@ -228,17 +232,24 @@ cdef inline fa_index _slice_length(fa_index n, int nt) noexcept nogil:
 
 
 cdef inline void _unary(int op, const floating *x, floating *out, fa_index n, double param,
-                        bint stream) noexcept nogil:
-    """One thread's share: the loop itself, or through a buffer to streaming stores."""
+                        bint stream, bint descend) noexcept nogil:
+    """One thread's share: the loop (ascending or descending), or through a
+    buffer to streaming stores."""
     cdef double buffer[STREAM_BUFFER_DOUBLES]
     cdef floating *chunk = <floating *>buffer
     cdef fa_index step = sizeof(buffer) // sizeof(floating)
     cdef fa_index start, length
     if not stream:
         if floating is float:
-            _table.forward_f32[op](x, out, n, param)
+            if descend:
+                _table.forward_desc_f32[op](x, out, n, param)
+            else:
+                _table.forward_f32[op](x, out, n, param)
         else:
-            _table.forward_f64[op](x, out, n, param)
+            if descend:
+                _table.forward_desc_f64[op](x, out, n, param)
+            else:
+                _table.forward_f64[op](x, out, n, param)
         return
     start = 0
     while start < n:
@@ -252,16 +263,22 @@ cdef inline void _unary(int op, const floating *x, floating *out, fa_index n, do
 
 
 cdef inline void _binary(int op, const floating *g, const floating *x, floating *out, fa_index n,
-                         double param, bint stream) noexcept nogil:
+                         double param, bint stream, bint descend) noexcept nogil:
     cdef double buffer[STREAM_BUFFER_DOUBLES]
     cdef floating *chunk = <floating *>buffer
     cdef fa_index step = sizeof(buffer) // sizeof(floating)
     cdef fa_index start, length
     if not stream:
         if floating is float:
-            _table.backward_f32[op](g, x, out, n, param)
+            if descend:
+                _table.backward_desc_f32[op](g, x, out, n, param)
+            else:
+                _table.backward_f32[op](g, x, out, n, param)
         else:
-            _table.backward_f64[op](g, x, out, n, param)
+            if descend:
+                _table.backward_desc_f64[op](g, x, out, n, param)
+            else:
+                _table.backward_f64[op](g, x, out, n, param)
         return
     start = 0
     while start < n:
@@ -272,6 +289,16 @@ cdef inline void _binary(int op, const floating *g, const floating *x, floating 
             _table.backward_f64[op](g + start, x + start, chunk, length, param)
         _table.stream_store(chunk, out + start, length * sizeof(floating))
         start += step
+
+
+cdef inline bint _trails(const void *source, const void *out) noexcept nogil:
+    """Whether source starts a little below out modulo 4 KiB (1 to 511
+    bytes): then an ascending loop's loads alias its own recent stores and
+    the descending loop is used instead (see _loops.h).  Measured (2^16,
+    1 thread): ReLU 0.100 -> 0.080 ns/element float32, 0.198 -> 0.156
+    float64, with out = x + 16 bytes (mod 4 KiB)."""
+    cdef size_t d = (<size_t>out - <size_t>source) % 4096
+    return 0 < d < 512
 
 
 cdef inline bint _streams(int op, const void *out, fa_index n, size_t itemsize) noexcept nogil:
@@ -287,14 +314,16 @@ cdef void _forward(int op, const floating *x, floating *out, fa_index n, double 
     cdef int t
     cdef bint stream
     cdef fa_index head = _aligning_head(op, out, n, sizeof(floating))
+    cdef bint descend
     if head:
-        _unary(op, x, out, head, param, False)
+        _unary(op, x, out, head, param, False, False)
         x += head
         out += head
         n -= head
     stream = _streams(op, out, n, sizeof(floating))
+    descend = _trails(x, out)
     if nt <= 1:
-        _unary(op, x, out, n, param, stream)
+        _unary(op, x, out, n, param, stream, descend)
         return
     # slices start on multiples of 64 elements: still 64-byte aligned
     part = _slice_length(n, nt)
@@ -302,7 +331,7 @@ cdef void _forward(int op, const floating *x, floating *out, fa_index n, double 
         start = t * part
         stop = min(start + part, n)
         if start < stop:
-            _unary(op, x + start, out + start, stop - start, param, stream)
+            _unary(op, x + start, out + start, stop - start, param, stream, descend)
 
 
 cdef void _backward(int op, const floating *g, const floating *x, floating *out, fa_index n,
@@ -311,22 +340,25 @@ cdef void _backward(int op, const floating *g, const floating *x, floating *out,
     cdef int t
     cdef bint stream
     cdef fa_index head = _aligning_head(op, out, n, sizeof(floating))
+    cdef bint descend
     if head:
-        _binary(op, g, x, out, head, param, False)
+        _binary(op, g, x, out, head, param, False, False)
         g += head
         x += head
         out += head
         n -= head
     stream = _streams(op, out, n, sizeof(floating))
+    descend = _trails(x, out) or _trails(g, out)
     if nt <= 1:
-        _binary(op, g, x, out, n, param, stream)
+        _binary(op, g, x, out, n, param, stream, descend)
         return
     part = _slice_length(n, nt)
     for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
         start = t * part
         stop = min(start + part, n)
         if start < stop:
-            _binary(op, g + start, x + start, out + start, stop - start, param, stream)
+            _binary(op, g + start, x + start, out + start, stop - start, param, stream,
+                    descend)
 
 
 cdef inline fa_index _grain(int op) noexcept nogil:

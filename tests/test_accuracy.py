@@ -56,6 +56,36 @@ def test_relu_family_bit_exact(simd_level, dtype, rng):
                                           leaky_relu_backward_ref(gs, xs, slope))
 
 
+def _placed(page, distance, n, dtype):
+    """An n-element view that starts `distance` bytes into a page of `page`."""
+    step = np.dtype(dtype).itemsize
+    start = (-page.ctypes.data % 4096 + distance) // step
+    return page[start:start + n]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("below", [8, 16, 48, 272, 504, 512, 2048, 4080])
+def test_relu_family_whatever_inputs_trail_out_by(simd_level, dtype, below, rng):
+    """Inputs that start a little below out modulo 4 KiB run the descending
+    loops; every placement must give the textbook result."""
+    n = 1000 + 37
+    step = np.dtype(dtype).itemsize
+    pages = [np.empty(n + 8192 // step, dtype) for _ in range(3)]
+    out = _placed(pages[0], 2048, n, dtype)
+    x = _placed(pages[1], (2048 - below) % 4096, n, dtype)
+    g = _placed(pages[2], (2048 - below) % 4096, n, dtype)
+    x[:] = mixed_values(dtype, rng, n)
+    g[:] = mixed_values(dtype, rng, n)
+    checks = [(lambda: fa.relu(x, out=out), relu_ref(x)),
+              (lambda: fa.leaky_relu(x, 0.2, out=out), leaky_relu_ref(x, 0.2)),
+              (lambda: fa.relu_backward(g, x, out=out), relu_backward_ref(g, x)),
+              (lambda: fa.leaky_relu_backward(g, x, 0.2, out=out),
+               leaky_relu_backward_ref(g, x, 0.2))]
+    for call, expected in checks:
+        out[:] = 7
+        np.testing.assert_array_equal(call(), expected)
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_relu_family_special_values(dtype):
     x = special_values(dtype)
