@@ -58,6 +58,8 @@ typedef struct {
     fa_binary_f64 backward_desc_f64[FA_NUM_OPS];
     fa_prelu_rows_f32 prelu_rows_f32;
     fa_prelu_rows_f64 prelu_rows_f64;
+    fa_prelu_rows_f32 prelu_rows_desc_f32;
+    fa_prelu_rows_f64 prelu_rows_desc_f64;
     fa_prelu_vector_backward_f32 prelu_vector_backward_f32;
     fa_prelu_vector_backward_f64 prelu_vector_backward_f64;
     fa_prelu_run_backward_f32 prelu_run_backward_f32;
@@ -223,6 +225,7 @@ __attribute__((target("avx512f"))) static void fa_stream_store_avx512(const void
         {fa_relu_backward_desc_f64_##isa, fa_leaky_relu_backward_desc_f64_##isa,                 \
          FA_GELU64_##isa(fa_gelu_backward), FA_GELU64_##isa(fa_gelu_tanh_backward)},              \
         fa_prelu_rows_f32_##isa, fa_prelu_rows_f64_##isa,                                        \
+        fa_prelu_rows_desc_f32_##isa, fa_prelu_rows_desc_f64_##isa,                              \
         fa_prelu_vector_backward_f32_##isa, fa_prelu_vector_backward_f64_##isa,                  \
         fa_prelu_run_backward_f32_##isa, fa_prelu_run_backward_f64_##isa,                        \
         fa_stream_store_##isa,                                                                   \

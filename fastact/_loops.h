@@ -200,6 +200,19 @@ FA_TARGET static void FA_LOOP(fa_prelu_rows)(const FA_T *x, const FA_T *w, FA_T 
     }
 }
 
+FA_TARGET static void FA_LOOP(fa_prelu_rows_desc)(const FA_T *x, const FA_T *w, FA_T *out,
+                                                  fa_index rows, fa_index channels)
+{
+    for (fa_index r = rows; r-- > 0;) {
+        const FA_T *xr = x + r * channels;
+        FA_T *outr = out + r * channels;
+        FA_DESCENDING(i, channels, {
+            FA_T v = xr[i], wi = w[i];
+            outr[i] = v > (FA_T)0 ? v : v * wi;
+        });
+    }
+}
+
 /* grad_input for one row, and grad_weight terms added into acc[i] (double). */
 FA_TARGET static void FA_LOOP(fa_prelu_vector_backward)(const FA_T *g, const FA_T *x, const FA_T *w,
                                                         FA_T *grad_input, double *acc, fa_index n)

@@ -67,8 +67,9 @@ def _placed(page, distance, n, dtype):
 @pytest.mark.parametrize("below", [8, 16, 48, 272, 504, 512, 2048, 4080])
 def test_relu_family_whatever_inputs_trail_out_by(simd_level, dtype, below, rng):
     """Inputs that start a little below out modulo 4 KiB run the descending
-    loops; every placement must give the textbook result."""
-    n = 1000 + 37
+    loops (ReLU family and PReLU); every placement must give the textbook
+    result."""
+    n = 17 * 61
     step = np.dtype(dtype).itemsize
     pages = [np.empty(n + 8192 // step, dtype) for _ in range(3)]
     out = _placed(pages[0], 2048, n, dtype)
@@ -76,7 +77,10 @@ def test_relu_family_whatever_inputs_trail_out_by(simd_level, dtype, below, rng)
     g = _placed(pages[2], (2048 - below) % 4096, n, dtype)
     x[:] = mixed_values(dtype, rng, n)
     g[:] = mixed_values(dtype, rng, n)
+    w = rng.uniform(-1, 1, 61).astype(dtype)
     checks = [(lambda: fa.relu(x, out=out), relu_ref(x)),
+              (lambda: fa.prelu(x.reshape(17, 61), w, out=out.reshape(17, 61)).ravel(),
+               np.where(x > 0, x, x * np.tile(w, 17))),
               (lambda: fa.leaky_relu(x, 0.2, out=out), leaky_relu_ref(x, 0.2)),
               (lambda: fa.relu_backward(g, x, out=out), relu_backward_ref(g, x)),
               (lambda: fa.leaky_relu_backward(g, x, 0.2, out=out),
