@@ -50,16 +50,8 @@ typedef struct {
     fa_unary_f64 forward_f64[FA_NUM_OPS];
     fa_binary_f32 backward_f32[FA_NUM_OPS];
     fa_binary_f64 backward_f64[FA_NUM_OPS];
-    /* the same loops run from the end of the array to its start (only the
-     * ReLU family has a separate form; see _loops.h on 4K aliasing) */
-    fa_unary_f32 forward_desc_f32[FA_NUM_OPS];
-    fa_unary_f64 forward_desc_f64[FA_NUM_OPS];
-    fa_binary_f32 backward_desc_f32[FA_NUM_OPS];
-    fa_binary_f64 backward_desc_f64[FA_NUM_OPS];
     fa_prelu_rows_f32 prelu_rows_f32;
     fa_prelu_rows_f64 prelu_rows_f64;
-    fa_prelu_rows_f32 prelu_rows_desc_f32;
-    fa_prelu_rows_f64 prelu_rows_desc_f64;
     fa_prelu_vector_backward_f32 prelu_vector_backward_f32;
     fa_prelu_vector_backward_f64 prelu_vector_backward_f64;
     fa_prelu_run_backward_f32 prelu_run_backward_f32;
@@ -216,16 +208,7 @@ __attribute__((target("avx512f"))) static void fa_stream_store_avx512(const void
          FA_GELU32_##isa(fa_gelu_backward), FA_GELU32_##isa(fa_gelu_tanh_backward)},             \
         {fa_relu_backward_f64_##isa, fa_leaky_relu_backward_f64_##isa,                           \
          FA_GELU64_##isa(fa_gelu_backward), FA_GELU64_##isa(fa_gelu_tanh_backward)},              \
-        {fa_relu_desc_f32_##isa, fa_leaky_relu_desc_f32_##isa, FA_GELU32_##isa(fa_gelu),         \
-         FA_GELU32_##isa(fa_gelu_tanh)},                                                         \
-        {fa_relu_desc_f64_##isa, fa_leaky_relu_desc_f64_##isa, FA_GELU64_##isa(fa_gelu),         \
-         FA_GELU64_##isa(fa_gelu_tanh)},                                                         \
-        {fa_relu_backward_desc_f32_##isa, fa_leaky_relu_backward_desc_f32_##isa,                 \
-         FA_GELU32_##isa(fa_gelu_backward), FA_GELU32_##isa(fa_gelu_tanh_backward)},             \
-        {fa_relu_backward_desc_f64_##isa, fa_leaky_relu_backward_desc_f64_##isa,                 \
-         FA_GELU64_##isa(fa_gelu_backward), FA_GELU64_##isa(fa_gelu_tanh_backward)},              \
         fa_prelu_rows_f32_##isa, fa_prelu_rows_f64_##isa,                                        \
-        fa_prelu_rows_desc_f32_##isa, fa_prelu_rows_desc_f64_##isa,                              \
         fa_prelu_vector_backward_f32_##isa, fa_prelu_vector_backward_f64_##isa,                  \
         fa_prelu_run_backward_f32_##isa, fa_prelu_run_backward_f64_##isa,                        \
         fa_stream_store_##isa,                                                                   \

@@ -41,14 +41,8 @@ cdef extern from "_dispatch.h" nogil:
         fa_unary_f64 forward_f64[4]
         fa_binary_f32 backward_f32[4]
         fa_binary_f64 backward_f64[4]
-        fa_unary_f32 forward_desc_f32[4]
-        fa_unary_f64 forward_desc_f64[4]
-        fa_binary_f32 backward_desc_f32[4]
-        fa_binary_f64 backward_desc_f64[4]
         fa_prelu_rows_f32 prelu_rows_f32
         fa_prelu_rows_f64 prelu_rows_f64
-        fa_prelu_rows_f32 prelu_rows_desc_f32
-        fa_prelu_rows_f64 prelu_rows_desc_f64
         fa_prelu_vector_backward_f32 prelu_vector_backward_f32
         fa_prelu_vector_backward_f64 prelu_vector_backward_f64
         fa_prelu_run_backward_f32 prelu_run_backward_f32
@@ -234,24 +228,17 @@ cdef inline fa_index _slice_length(fa_index n, int nt) noexcept nogil:
 
 
 cdef inline void _unary(int op, const floating *x, floating *out, fa_index n, double param,
-                        bint stream, bint descend) noexcept nogil:
-    """One thread's share: the loop (ascending or descending), or through a
-    buffer to streaming stores."""
+                        bint stream) noexcept nogil:
+    """One thread's share: the loop itself, or through a buffer to streaming stores."""
     cdef double buffer[STREAM_BUFFER_DOUBLES]
     cdef floating *chunk = <floating *>buffer
     cdef fa_index step = sizeof(buffer) // sizeof(floating)
     cdef fa_index start, length
     if not stream:
         if floating is float:
-            if descend:
-                _table.forward_desc_f32[op](x, out, n, param)
-            else:
-                _table.forward_f32[op](x, out, n, param)
+            _table.forward_f32[op](x, out, n, param)
         else:
-            if descend:
-                _table.forward_desc_f64[op](x, out, n, param)
-            else:
-                _table.forward_f64[op](x, out, n, param)
+            _table.forward_f64[op](x, out, n, param)
         return
     start = 0
     while start < n:
@@ -265,22 +252,16 @@ cdef inline void _unary(int op, const floating *x, floating *out, fa_index n, do
 
 
 cdef inline void _binary(int op, const floating *g, const floating *x, floating *out, fa_index n,
-                         double param, bint stream, bint descend) noexcept nogil:
+                         double param, bint stream) noexcept nogil:
     cdef double buffer[STREAM_BUFFER_DOUBLES]
     cdef floating *chunk = <floating *>buffer
     cdef fa_index step = sizeof(buffer) // sizeof(floating)
     cdef fa_index start, length
     if not stream:
         if floating is float:
-            if descend:
-                _table.backward_desc_f32[op](g, x, out, n, param)
-            else:
-                _table.backward_f32[op](g, x, out, n, param)
+            _table.backward_f32[op](g, x, out, n, param)
         else:
-            if descend:
-                _table.backward_desc_f64[op](g, x, out, n, param)
-            else:
-                _table.backward_f64[op](g, x, out, n, param)
+            _table.backward_f64[op](g, x, out, n, param)
         return
     start = 0
     while start < n:
@@ -291,16 +272,6 @@ cdef inline void _binary(int op, const floating *g, const floating *x, floating 
             _table.backward_f64[op](g + start, x + start, chunk, length, param)
         _table.stream_store(chunk, out + start, length * sizeof(floating))
         start += step
-
-
-cdef inline bint _trails(const void *source, const void *out) noexcept nogil:
-    """Whether source starts a little below out modulo 4 KiB (1 to 511
-    bytes): then an ascending loop's loads alias its own recent stores and
-    the descending loop is used instead (see _loops.h).  Measured (2^16,
-    1 thread): ReLU 0.100 -> 0.080 ns/element float32, 0.198 -> 0.156
-    float64, with out = x + 16 bytes (mod 4 KiB)."""
-    cdef size_t d = (<size_t>out - <size_t>source) % 4096
-    return 0 < d < 512
 
 
 cdef inline bint _streams(int op, const void *out, fa_index n, size_t itemsize) noexcept nogil:
@@ -316,16 +287,14 @@ cdef void _forward(int op, const floating *x, floating *out, fa_index n, double 
     cdef int t
     cdef bint stream
     cdef fa_index head = _aligning_head(op, out, n, sizeof(floating))
-    cdef bint descend
     if head:
-        _unary(op, x, out, head, param, False, False)
+        _unary(op, x, out, head, param, False)
         x += head
         out += head
         n -= head
     stream = _streams(op, out, n, sizeof(floating))
-    descend = _trails(x, out)
     if nt <= 1:
-        _unary(op, x, out, n, param, stream, descend)
+        _unary(op, x, out, n, param, stream)
         return
     # slices start on multiples of 64 elements: still 64-byte aligned
     part = _slice_length(n, nt)
@@ -333,7 +302,7 @@ cdef void _forward(int op, const floating *x, floating *out, fa_index n, double 
         start = t * part
         stop = min(start + part, n)
         if start < stop:
-            _unary(op, x + start, out + start, stop - start, param, stream, descend)
+            _unary(op, x + start, out + start, stop - start, param, stream)
 
 
 cdef void _backward(int op, const floating *g, const floating *x, floating *out, fa_index n,
@@ -342,25 +311,22 @@ cdef void _backward(int op, const floating *g, const floating *x, floating *out,
     cdef int t
     cdef bint stream
     cdef fa_index head = _aligning_head(op, out, n, sizeof(floating))
-    cdef bint descend
     if head:
-        _binary(op, g, x, out, head, param, False, False)
+        _binary(op, g, x, out, head, param, False)
         g += head
         x += head
         out += head
         n -= head
     stream = _streams(op, out, n, sizeof(floating))
-    descend = _trails(x, out) or _trails(g, out)
     if nt <= 1:
-        _binary(op, g, x, out, n, param, stream, descend)
+        _binary(op, g, x, out, n, param, stream)
         return
     part = _slice_length(n, nt)
     for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
         start = t * part
         stop = min(start + part, n)
         if start < stop:
-            _binary(op, g + start, x + start, out + start, stop - start, param, stream,
-                    descend)
+            _binary(op, g + start, x + start, out + start, stop - start, param, stream)
 
 
 cdef inline fa_index _grain(int op) noexcept nogil:
@@ -445,42 +411,40 @@ cdef void _prelu_rows(const floating *x, const floating *w, floating *out, fa_in
     large arrays start 16 bytes into a line) the first `head` elements run
     alone and the rest as rows that start `head` channels in, with the copy
     rotated to match, so the stores are aligned too.  Measured (2^16
-    float64, 256 channels, 1 thread): 0.256 -> 0.19 ns/element.  Like the
-    ReLU loops, the rows run descending when x trails out (see _trails).
+    float64, 256 channels, 1 thread): 0.256 -> 0.19 ns/element.
     """
     cdef fa_index n = rows * channels
     cdef fa_index head = _aligning_head(FA_LEAKY_RELU, out, n, sizeof(floating))
-    cdef fa_index full, tail
-    cdef bint descend = _trails(x, out)
+    cdef fa_index c, full, tail
     cdef void *block
     cdef floating *aligned_w
     if head >= channels:
         head = 0
     block = malloc(channels * sizeof(floating) + 64)
     if block == NULL:            # the unaligned weight is just as correct
-        _prelu_row_slices(x, w, out, rows, channels, nt, descend)
+        _prelu_row_slices(x, w, out, rows, channels, nt)
         return
     aligned_w = <floating *>((<size_t>block + 63) // 64 * 64)
     # rotate by head (no modulo: a division per channel cost ~1 us at 256)
     memcpy(aligned_w, w + head, (channels - head) * sizeof(floating))
     memcpy(aligned_w + channels - head, w, head * sizeof(floating))
     if head:
-        _prelu_row_block(x, w, out, 1, head, False)
+        _prelu_row_block(x, w, out, 1, head)
     full = (n - head) // channels
     tail = (n - head) % channels
-    _prelu_row_slices(x + head, aligned_w, out + head, full, channels, nt, descend)
+    _prelu_row_slices(x + head, aligned_w, out + head, full, channels, nt)
     if tail:
         _prelu_row_block(x + head + full * channels, aligned_w, out + head + full * channels, 1,
-                         tail, False)
+                         tail)
     free(block)
 
 
 cdef void _prelu_row_slices(const floating *x, const floating *w, floating *out, fa_index rows,
-                            fa_index channels, int nt, bint descend) noexcept nogil:
+                            fa_index channels, int nt) noexcept nogil:
     cdef fa_index part, first, last
     cdef int t
     if nt <= 1:
-        _prelu_row_block(x, w, out, rows, channels, descend)
+        _prelu_row_block(x, w, out, rows, channels)
         return
     part = (rows + nt - 1) // nt
     for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
@@ -488,21 +452,15 @@ cdef void _prelu_row_slices(const floating *x, const floating *w, floating *out,
         last = min(first + part, rows)
         if first < last:
             _prelu_row_block(x + first * channels, w, out + first * channels, last - first,
-                             channels, descend)
+                             channels)
 
 
 cdef inline void _prelu_row_block(const floating *x, const floating *w, floating *out,
-                                  fa_index rows, fa_index channels, bint descend) noexcept nogil:
+                                  fa_index rows, fa_index channels) noexcept nogil:
     if floating is float:
-        if descend:
-            _table.prelu_rows_desc_f32(x, w, out, rows, channels)
-        else:
-            _table.prelu_rows_f32(x, w, out, rows, channels)
+        _table.prelu_rows_f32(x, w, out, rows, channels)
     else:
-        if descend:
-            _table.prelu_rows_desc_f64(x, w, out, rows, channels)
-        else:
-            _table.prelu_rows_f64(x, w, out, rows, channels)
+        _table.prelu_rows_f64(x, w, out, rows, channels)
 
 
 cdef void _prelu_runs(const floating *x, const floating *w, floating *out, fa_index runs,

@@ -33,32 +33,6 @@
 
 /* ---- unary loops: out[i] = f(x[i]; param) -------------------------------- */
 
-/*
- * Every ReLU-family loop also exists in a descending form (suffix _desc):
- * 64-byte blocks from the end of the array to its start, then the few
- * leading elements.  When an input starts a little below out modulo 4 KiB
- * (as when out = np.empty_like(x) is allocated right after x), an ascending
- * loop's next load matches the low 12 address bits of the store just
- * issued, and the CPU holds the load back ("4K aliasing"): ~20 % on
- * cache-resident arrays.  Descending, every load precedes the stores it
- * could be confused with.  The driver picks the direction per call.
- */
-#define FA_BLOCK ((fa_index)(64 / sizeof(FA_T)))
-#define FA_DESCENDING(i, n, ...)  /* ... : the loop body, in braces */                    \
-    do {                                                                                  \
-        fa_index fa_top_ = (n);                                                           \
-        for (; fa_top_ >= FA_BLOCK; fa_top_ -= FA_BLOCK) {                                \
-            const fa_index fa_base_ = fa_top_ - FA_BLOCK;                                 \
-            for (fa_index fa_k_ = 0; fa_k_ < FA_BLOCK; fa_k_++) {                         \
-                const fa_index i = fa_base_ + fa_k_;                                      \
-                __VA_ARGS__                                                               \
-            }                                                                             \
-        }                                                                                 \
-        for (fa_index i = 0; i < fa_top_; i++) {                                          \
-            __VA_ARGS__                                                                   \
-        }                                                                                 \
-    } while (0)
-
 FA_TARGET static void FA_LOOP(fa_relu)(const FA_T *x, FA_T *out, fa_index n, double param)
 {
     (void)param;
@@ -75,25 +49,6 @@ FA_TARGET static void FA_LOOP(fa_leaky_relu)(const FA_T *x, FA_T *out, fa_index 
         FA_T v = x[i];
         out[i] = v > (FA_T)0 ? v : v * slope;
     }
-}
-
-FA_TARGET static void FA_LOOP(fa_relu_desc)(const FA_T *x, FA_T *out, fa_index n, double param)
-{
-    (void)param;
-    FA_DESCENDING(i, n, {
-        FA_T v = x[i];
-        out[i] = v <= (FA_T)0 ? (FA_T)0 : v;
-    });
-}
-
-FA_TARGET static void FA_LOOP(fa_leaky_relu_desc)(const FA_T *x, FA_T *out, fa_index n,
-                                                  double param)
-{
-    const FA_T slope = (FA_T)param;
-    FA_DESCENDING(i, n, {
-        FA_T v = x[i];
-        out[i] = v > (FA_T)0 ? v : v * slope;
-    });
 }
 
 #ifndef FA_GELU_LOOPS_ELSEWHERE
@@ -132,26 +87,6 @@ FA_TARGET static void FA_LOOP(fa_leaky_relu_backward)(const FA_T *g, const FA_T 
         FA_T v = x[i], gi = g[i];     /* (g[i] in the branches became two masked loads) */
         out[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? gi * slope : v);
     }
-}
-
-FA_TARGET static void FA_LOOP(fa_relu_backward_desc)(const FA_T *g, const FA_T *x, FA_T *out,
-                                                     fa_index n, double param)
-{
-    (void)param;
-    FA_DESCENDING(i, n, {
-        FA_T v = x[i], gi = g[i];
-        out[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? (FA_T)0 : v);
-    });
-}
-
-FA_TARGET static void FA_LOOP(fa_leaky_relu_backward_desc)(const FA_T *g, const FA_T *x,
-                                                           FA_T *out, fa_index n, double param)
-{
-    const FA_T slope = (FA_T)param;
-    FA_DESCENDING(i, n, {
-        FA_T v = x[i], gi = g[i];
-        out[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? gi * slope : v);
-    });
 }
 
 #ifndef FA_GELU_LOOPS_ELSEWHERE
@@ -200,19 +135,6 @@ FA_TARGET static void FA_LOOP(fa_prelu_rows)(const FA_T *x, const FA_T *w, FA_T 
     }
 }
 
-FA_TARGET static void FA_LOOP(fa_prelu_rows_desc)(const FA_T *x, const FA_T *w, FA_T *out,
-                                                  fa_index rows, fa_index channels)
-{
-    for (fa_index r = rows; r-- > 0;) {
-        const FA_T *xr = x + r * channels;
-        FA_T *outr = out + r * channels;
-        FA_DESCENDING(i, channels, {
-            FA_T v = xr[i], wi = w[i];
-            outr[i] = v > (FA_T)0 ? v : v * wi;
-        });
-    }
-}
-
 /* grad_input for one row, and grad_weight terms added into acc[i] (double). */
 FA_TARGET static void FA_LOOP(fa_prelu_vector_backward)(const FA_T *g, const FA_T *x, const FA_T *w,
                                                         FA_T *grad_input, double *acc, fa_index n)
@@ -256,8 +178,6 @@ FA_TARGET static double FA_LOOP(fa_prelu_run_backward)(const FA_T *g, const FA_T
 }
 
 #undef FA_LANES
-#undef FA_BLOCK
-#undef FA_DESCENDING
 #undef FA_NO_LOOP_DEPENDENCIES
 #undef FA_LOOP
 #undef FA_MATH

@@ -66,9 +66,8 @@ def _placed(page, distance, n, dtype):
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("below", [8, 16, 48, 272, 504, 512, 2048, 4080])
 def test_relu_family_whatever_inputs_trail_out_by(simd_level, dtype, below, rng):
-    """Inputs that start a little below out modulo 4 KiB run the descending
-    loops (ReLU family and PReLU); every placement must give the textbook
-    result."""
+    """Inputs placed at any distance below out modulo 4 KiB (where loads can
+    be confused with earlier stores) give the textbook result."""
     n = 17 * 61
     step = np.dtype(dtype).itemsize
     pages = [np.empty(n + 8192 // step, dtype) for _ in range(3)]
