@@ -90,40 +90,39 @@ static const double fa_gd_tg11[16] FA_GD_ALIGN = {8.508458481011094e-05, 8.89904
 /* END GENERATED */
 
 /* fit report:
- * near  0 [0.0, 0.125)  F rel 6.67e-18  G rel 1.56e-17
- * near  1 [0.125, 0.375)  F rel 1.54e-16  G rel 1.19e-16
- * near  2 [0.375, 0.625)  F rel 5.35e-17  G rel 2.43e-16
- * near  3 [0.625, 0.875)  F rel 4.76e-17  G rel 6.76e-17
- * near  4 [0.875, 1.125)  F rel 4.02e-17  G rel 1.70e-16
- * near  5 [1.125, 1.375)  F rel 4.73e-17  G rel 1.94e-17
- * near  6 [1.375, 1.625)  F rel 2.48e-17  G rel 7.16e-17
- * near  7 [1.625, 1.875)  F rel 1.78e-17  G rel 4.62e-17
- * near  8 [1.875, 2.125)  F rel 6.43e-17  G rel 1.02e-16
- * near  9 [2.125, 2.375)  F rel 7.91e-17  G rel 4.78e-17
- * near 10 [2.375, 2.625)  F rel 5.91e-17  G rel 6.10e-17
- * near 11 [2.625, 2.875)  F rel 2.19e-17  G rel 1.22e-17
- * near 12 [2.875, 3.125)  F rel 2.01e-17  G rel 1.62e-17
- * near 13 [3.125, 3.375)  F rel 8.61e-17  G rel 6.22e-17
- * near 14 [3.375, 3.625)  F rel 2.64e-17  G rel 2.95e-18
- * near 15 [3.625, 3.875)  F rel 3.35e-17  G rel 1.16e-16
- * tanh near  0 [0.0, 0.125)  F rel 6.70e-18  G rel 1.55e-17
- * tanh near  1 [0.125, 0.375)  F rel 3.99e-17  G rel 1.05e-16
- * tanh near  2 [0.375, 0.625)  F rel 5.64e-17  G rel 2.03e-16
- * tanh near  3 [0.625, 0.875)  F rel 4.65e-17  G rel 5.86e-17
- * tanh near  4 [0.875, 1.125)  F rel 2.06e-17  G rel 1.48e-16
- * tanh near  5 [1.125, 1.375)  F rel 2.66e-17  G rel 5.44e-17
- * tanh near  6 [1.375, 1.625)  F rel 3.17e-17  G rel 3.49e-17
- * tanh near  7 [1.625, 1.875)  F rel 8.17e-17  G rel 8.81e-18
- * tanh near  8 [1.875, 2.125)  F rel 2.80e-17  G rel 4.24e-17
- * tanh near  9 [2.125, 2.375)  F rel 4.47e-17  G rel 6.19e-17
- * tanh near 10 [2.375, 2.625)  F rel 1.46e-17  G rel 4.39e-17
- * tanh near 11 [2.625, 2.875)  F rel 4.97e-17  G rel 1.16e-16
- * tanh near 12 [2.875, 3.125)  F rel 9.43e-17  G rel 1.64e-17
- * tanh near 13 [3.125, 3.375)  F rel 2.93e-17  G rel 6.14e-17
- * tanh near 14 [3.375, 3.625)  F rel 6.18e-17  G rel 4.07e-17
- * tanh near 15 [3.625, 3.875)  F rel 6.36e-17  G rel 1.15e-16
+ * near 0 [0.0, 0.125) F rel 6.67e-18  G rel 1.56e-17
+ * near 1 [0.125, 0.375) F rel 1.54e-16  G rel 1.19e-16
+ * near 2 [0.375, 0.625) F rel 5.35e-17  G rel 2.43e-16
+ * near 3 [0.625, 0.875) F rel 4.76e-17  G rel 6.76e-17
+ * near 4 [0.875, 1.125) F rel 4.02e-17  G rel 1.70e-16
+ * near 5 [1.125, 1.375) F rel 4.73e-17  G rel 1.94e-17
+ * near 6 [1.375, 1.625) F rel 2.48e-17  G rel 7.16e-17
+ * near 7 [1.625, 1.875) F rel 1.78e-17  G rel 4.62e-17
+ * near 8 [1.875, 2.125) F rel 6.43e-17  G rel 1.02e-16
+ * near 9 [2.125, 2.375) F rel 7.91e-17  G rel 4.78e-17
+ * near 10 [2.375, 2.625) F rel 5.91e-17  G rel 6.10e-17
+ * near 11 [2.625, 2.875) F rel 2.19e-17  G rel 1.22e-17
+ * near 12 [2.875, 3.125) F rel 2.01e-17  G rel 1.62e-17
+ * near 13 [3.125, 3.375) F rel 8.61e-17  G rel 6.22e-17
+ * near 14 [3.375, 3.625) F rel 2.64e-17  G rel 2.94e-18
+ * near 15 [3.625, 3.875) F rel 3.35e-17  G rel 1.16e-16
+ * tanh near 0 [0.0, 0.125) F rel 6.70e-18  G rel 1.55e-17
+ * tanh near 1 [0.125, 0.375) F rel 3.99e-17  G rel 1.05e-16
+ * tanh near 2 [0.375, 0.625) F rel 5.64e-17  G rel 2.03e-16
+ * tanh near 3 [0.625, 0.875) F rel 4.65e-17  G rel 5.86e-17
+ * tanh near 4 [0.875, 1.125) F rel 2.06e-17  G rel 1.48e-16
+ * tanh near 5 [1.125, 1.375) F rel 2.66e-17  G rel 5.44e-17
+ * tanh near 6 [1.375, 1.625) F rel 3.16e-17  G rel 3.49e-17
+ * tanh near 7 [1.625, 1.875) F rel 8.17e-17  G rel 8.81e-18
+ * tanh near 8 [1.875, 2.125) F rel 2.80e-17  G rel 4.24e-17
+ * tanh near 9 [2.125, 2.375) F rel 4.47e-17  G rel 6.19e-17
+ * tanh near 10 [2.375, 2.625) F rel 1.46e-17  G rel 4.39e-17
+ * tanh near 11 [2.625, 2.875) F rel 4.97e-17  G rel 1.16e-16
+ * tanh near 12 [2.875, 3.125) F rel 9.43e-17  G rel 1.64e-17
+ * tanh near 13 [3.125, 3.375) F rel 2.92e-17  G rel 6.14e-17
+ * tanh near 14 [3.375, 3.625) F rel 6.18e-17  G rel 4.07e-17
+ * tanh near 15 [3.625, 3.875) F rel 6.36e-17  G rel 1.15e-16
  */
-
 
 #define FA_GD_MAGIC 1688849860263936.0   /* 1.5*2^50: a + it rounds a to a multiple of 1/4 */
 

@@ -292,9 +292,6 @@ static const float fa_gx_d5[32] FA_GX_ALIGN = {-0.0230033379f, -0.0192022379f, -
  * tanh root window |d| < 0.03125 degree 5 rel err 2.98e-08
  */
 
-
-
-
 #define FA_GX_NEAR_MAGIC 1572864.0f  /* 1.5*2^20: a + it rounds a to a multiple of 1/8, round(8a) in the low bits */
 #define FA_GX_A2_MAGIC 6291456.0f    /* 1.5*2^22: the same for 1/2 and round(2a) (AVX2) */
 #define FA_GX_ACLAMP 15.0f     /* exact form: gelu(-15) underflows; pieces cover [0,16) */

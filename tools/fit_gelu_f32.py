@@ -190,48 +190,34 @@ def Gt(a):
     return 1 / (1 + E) - a * E * (C1 + 3 * C3 * a * a) / (1 + E) ** 2
 
 
-def fit_near(fn, gn, root, rpiece, label, report):
-    """The near tables of fn (= max(x,0) - gelu) and gn (its derivative)."""
-    NF, NG = [], []
-    for k in range(NEAR_PIECES):
-        c = k * NEAR_STEP
-        lo, hi = max(mp.mpf(0), c - NEAR_STEP / 2), c + NEAR_STEP / 2
-        fc = fit_zero_const(fn, lo, hi, DEG, c) if k == 0 else cheb_mono(fn, lo, hi, DEG, c)
-        if k == rpiece:
-            gc, gcenter = fit_zero_const(gn, lo, hi, DEG, root), root
+def fit_near(fn, gn, root, root_pieces, label, report, pieces=NEAR_PIECES, step=NEAR_STEP,
+             deg=DEG, rnd=f32):
+    """Near-range tables: pieces of width `step` centred on k*step, degree `deg`.
+
+    fn is max(x,0) - gelu (no constant term in piece 0), gn its derivative;
+    in `root_pieces` gn is fitted as t*p(t) about its root.  Coefficients
+    are rounded with `rnd` (f32, or float for the float64 tables).  Returns
+    (F coefficients, G coefficients, G centres, G centre low parts).
+    """
+    NF, NG, GC, GCLO = [], [], [], []
+    for k in range(pieces):
+        c = k * step
+        lo, hi = max(mp.mpf(0), c - step / 2), c + step / 2
+        fc = fit_zero_const(fn, lo, hi, deg, c) if k == 0 else cheb_mono(fn, lo, hi, deg, c)
+        if k in root_pieces:
+            gc, gcenter = fit_zero_const(gn, lo, hi, deg, root), root
         else:
-            gc, gcenter = cheb_mono(gn, lo, hi, DEG, c), c
-        fc = [f32(v) for v in fc]
-        gc = [f32(v) for v in gc]
+            gc, gcenter = cheb_mono(gn, lo, hi, deg, c), c
+        ghi = rnd(gcenter)
+        fc = [rnd(v) for v in fc]
+        gc = [rnd(v) for v in gc]
         report.append("%snear %d [%s, %s) F rel %.2e  G rel %.2e"
                       % (label, k, mp.nstr(lo, 5), mp.nstr(hi, 5),
                          max_rel(fn, fc, lo, hi, c, 200), max_rel(gn, gc, lo, hi, gcenter, 200)))
         NF.append(fc)
         NG.append(gc)
-    return NF, NG
-
-
-def fit_near_avx2(fn, gn, root, label, report):
-    """AVX2's near tables: (F coefficients, G coefficients, G centres hi, lo)."""
-    NF, NG, GC, GCLO = [], [], [], []
-    rhi, rlo = hi_lo32(root)
-    for k in range(A2_PIECES):
-        c = k * A2_STEP
-        lo, hi = max(mp.mpf(0), c - A2_STEP / 2), c + A2_STEP / 2
-        fc = fit_zero_const(fn, lo, hi, A2_DEG, c) if k == 0 else cheb_mono(fn, lo, hi, A2_DEG, c)
-        if k in A2_ROOT_PIECES:
-            gc, gcenter, ghi, glo = fit_zero_const(gn, lo, hi, A2_DEG, root), root, rhi, rlo
-        else:
-            gc, gcenter, ghi, glo = cheb_mono(gn, lo, hi, A2_DEG, c), c, f32(c), 0.0
-        fc = [f32(v) for v in fc]
-        gc = [f32(v) for v in gc]
-        report.append("%savx2 near %d [%s, %s) F rel %.2e  G rel %.2e"
-                      % (label, k, mp.nstr(lo, 5), mp.nstr(hi, 5),
-                         max_rel(fn, fc, lo, hi, c, 200), max_rel(gn, gc, lo, hi, gcenter, 200)))
-        NF.append(fc)
-        NG.append(gc)
         GC.append(ghi)
-        GCLO.append(glo)
+        GCLO.append(rnd(gcenter - mp.mpf(ghi)))
     return NF, NG, GC, GCLO
 
 
@@ -269,10 +255,11 @@ def main():
     assert rpiece == int(mp.nint(-rt / NEAR_STEP))              # both roots in one piece
     near_dhi = f32(mp.mpf(rhi) - rpiece * NEAR_STEP)          # exact: r_hi - 6/8
     near_tdhi = f32(mp.mpf(-rthi) - rpiece * NEAR_STEP)       # exact: -rt_hi - 6/8
-    NF, NG = fit_near(F, G, -r, rpiece, "", report)
-    NTF, NTG = fit_near(Ft, Gt, -rt, rpiece, "tanh ", report)
-    A2 = fit_near_avx2(F, G, -r, "", report)
-    A2T = fit_near_avx2(Ft, Gt, -rt, "tanh ", report)
+    NF, NG = fit_near(F, G, -r, (rpiece,), "", report)[:2]
+    NTF, NTG = fit_near(Ft, Gt, -rt, (rpiece,), "tanh ", report)[:2]
+    avx2 = dict(pieces=A2_PIECES, step=A2_STEP, deg=A2_DEG)
+    A2 = fit_near(F, G, -r, A2_ROOT_PIECES, "avx2 ", report, **avx2)
+    A2T = fit_near(Ft, Gt, -rt, A2_ROOT_PIECES, "tanh avx2 ", report, **avx2)
     # exp: e = expm1(r) = r*q(r)
     RMAX = mp.mpf("0.3467")
     ec = [f32(v) for v in fit_zero_const(mp.expm1, -RMAX, RMAX, DEG_EXP, mp.mpf(0))]
