@@ -671,55 +671,47 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad)(gx_vf x)
     return VSEL(MUNORD(x), x, r);
 }
 
-/* The near polynomial, and the exp path only for vectors holding an element
- * with |x| >= NEAR_MAX or NaN (rare for unit-scale data).  Which path an
- * element takes depends on that element alone, so results do not depend on
- * its neighbours. */
-GX_TGT gx_vf GX_N(gx_gelu_near)(const GX_N(gx_ntabs) *N, gx_vf x)
+/* gelu of either form: the near polynomial, and the exp path only for
+ * vectors holding an element with |x| >= NEAR_MAX or NaN (rare for
+ * unit-scale data).  Which path an element takes depends on that element
+ * alone, so results do not depend on its neighbours. */
+GX_TGT gx_vf GX_N(gx_forward_near)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form)
 {
     gx_vf a = VABS(x);
-    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, GX_NEAR_F));
+    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F));
     gx_m far = MFAR(a, GX_NEAR_MAX);
     if (__builtin_expect(GX_ANY(far), 0)) {
-        GX_N(gx_ptabs) T;
-        GX_N(gx_load_ptabs)(&T, 0);
-        r = VSEL(far, GX_N(gx_gelu)(&T, x), r);
+        gx_vf full;
+        if (tanh_form) {
+            full = GX_N(gx_gelu_tanh)(x);
+        } else {
+            GX_N(gx_ptabs) T;
+            GX_N(gx_load_ptabs)(&T, 0);
+            full = GX_N(gx_gelu)(&T, x);
+        }
+        r = VSEL(far, full, r);
     }
     return r;
 }
 
-GX_TGT gx_vf GX_N(gx_gelu_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
+/* gelu' of either form, the same way */
+GX_TGT gx_vf GX_N(gx_derivative_near)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form)
 {
     gx_vf a = VABS(x);
-    gx_vf g = GX_N(gx_near)(N, a, GX_NEAR_G);
+    gx_vf g = GX_N(gx_near)(N, a, tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G);
     gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);               /* x < 0 ? G : 1 - G */
     gx_m far = MFAR(a, GX_NEAR_MAX);
     if (__builtin_expect(GX_ANY(far), 0)) {
-        GX_N(gx_ptabs) T;
-        GX_N(gx_load_ptabs)(&T, 1);
-        r = VSEL(far, GX_N(gx_gelu_grad)(&T, x), r);
+        gx_vf full;
+        if (tanh_form) {
+            full = GX_N(gx_gelu_tanh_grad)(x);
+        } else {
+            GX_N(gx_ptabs) T;
+            GX_N(gx_load_ptabs)(&T, 1);
+            full = GX_N(gx_gelu_grad)(&T, x);
+        }
+        r = VSEL(far, full, r);
     }
-    return r;
-}
-
-GX_TGT gx_vf GX_N(gx_gelu_tanh_near)(const GX_N(gx_ntabs) *N, gx_vf x)
-{
-    gx_vf a = VABS(x);
-    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, GX_NEAR_TANH_F));
-    gx_m far = MFAR(a, GX_NEAR_MAX);
-    if (__builtin_expect(GX_ANY(far), 0))
-        r = VSEL(far, GX_N(gx_gelu_tanh)(x), r);
-    return r;
-}
-
-GX_TGT gx_vf GX_N(gx_gelu_tanh_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
-{
-    gx_vf a = VABS(x);
-    gx_vf g = GX_N(gx_near)(N, a, GX_NEAR_TANH_G);
-    gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);
-    gx_m far = MFAR(a, GX_NEAR_MAX);
-    if (__builtin_expect(GX_ANY(far), 0))
-        r = VSEL(far, GX_N(gx_gelu_tanh_grad)(x), r);
     return r;
 }
 
@@ -761,13 +753,13 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad_near)(const GX_N(gx_ntabs) *N, gx_vf x)
     }
 
 GX_UNARY_LOOP(fa_gelu_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_F),
-              GX_N(gx_gelu_near)(&N, v))
+              GX_N(gx_forward_near)(&N, v, 0))
 GX_UNARY_LOOP(fa_gelu_tanh_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_TANH_F),
-              GX_N(gx_gelu_tanh_near)(&N, v))
+              GX_N(gx_forward_near)(&N, v, 1))
 GX_BINARY_LOOP(fa_gelu_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_G),
-               GX_N(gx_gelu_grad_near)(&N, v))
+               GX_N(gx_derivative_near)(&N, v, 0))
 GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_TANH_G),
-               GX_N(gx_gelu_tanh_grad_near)(&N, v))
+               GX_N(gx_derivative_near)(&N, v, 1))
 
 #undef GX_UNARY_LOOP
 #undef GX_BINARY_LOOP
