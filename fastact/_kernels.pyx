@@ -415,7 +415,7 @@ cdef void _prelu_rows(const floating *x, const floating *w, floating *out, fa_in
     """
     cdef fa_index n = rows * channels
     cdef fa_index head = _aligning_head(FA_LEAKY_RELU, out, n, sizeof(floating))
-    cdef fa_index c, full, tail
+    cdef fa_index full, tail
     cdef void *block
     cdef floating *aligned_w
     if head >= channels:
