@@ -223,7 +223,7 @@ def test_gelu_float64_accuracy(simd_level, name, approximate):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
-def test_gelu_special_values(dtype, approximate):
+def test_gelu_special_values(simd_level, dtype, approximate):
     info = np.finfo(dtype)
     x = np.array([np.inf, -np.inf, np.nan, info.max, -info.max, 0.0, -0.0,
                   info.smallest_subnormal, -info.smallest_subnormal, info.tiny], dtype)
