@@ -227,51 +227,50 @@ cdef inline fa_index _slice_length(fa_index n, int nt) noexcept nogil:
     return ((n + nt - 1) // nt + 63) // 64 * 64
 
 
-cdef inline void _unary(int op, const floating *x, floating *out, fa_index n, double param,
-                        bint stream) noexcept nogil:
-    """One thread's share: the loop itself, or through a buffer to streaming stores."""
+cdef void _streamed(int op, const floating *g, const floating *x, floating *out, fa_index n,
+                    double param) noexcept nogil:
+    """One thread's share through a 16 KiB buffer to streaming stores; g is
+    NULL for a forward op.  Kept out of line: the plain path needs no buffer."""
     cdef double buffer[STREAM_BUFFER_DOUBLES]
     cdef floating *chunk = <floating *>buffer
     cdef fa_index step = sizeof(buffer) // sizeof(floating)
-    cdef fa_index start, length
-    if not stream:
-        if floating is float:
-            _table.forward_f32[op](x, out, n, param)
-        else:
-            _table.forward_f64[op](x, out, n, param)
-        return
-    start = 0
+    cdef fa_index start = 0, length
     while start < n:
         length = min(step, n - start)
         if floating is float:
-            _table.forward_f32[op](x + start, chunk, length, param)
+            if g == NULL:
+                _table.forward_f32[op](x + start, chunk, length, param)
+            else:
+                _table.backward_f32[op](g + start, x + start, chunk, length, param)
         else:
-            _table.forward_f64[op](x + start, chunk, length, param)
+            if g == NULL:
+                _table.forward_f64[op](x + start, chunk, length, param)
+            else:
+                _table.backward_f64[op](g + start, x + start, chunk, length, param)
         _table.stream_store(chunk, out + start, length * sizeof(floating))
         start += step
+
+
+cdef inline void _unary(int op, const floating *x, floating *out, fa_index n, double param,
+                        bint stream) noexcept nogil:
+    """One thread's share of a forward op."""
+    if stream:
+        _streamed(op, <const floating *>NULL, x, out, n, param)
+    elif floating is float:
+        _table.forward_f32[op](x, out, n, param)
+    else:
+        _table.forward_f64[op](x, out, n, param)
 
 
 cdef inline void _binary(int op, const floating *g, const floating *x, floating *out, fa_index n,
                          double param, bint stream) noexcept nogil:
-    cdef double buffer[STREAM_BUFFER_DOUBLES]
-    cdef floating *chunk = <floating *>buffer
-    cdef fa_index step = sizeof(buffer) // sizeof(floating)
-    cdef fa_index start, length
-    if not stream:
-        if floating is float:
-            _table.backward_f32[op](g, x, out, n, param)
-        else:
-            _table.backward_f64[op](g, x, out, n, param)
-        return
-    start = 0
-    while start < n:
-        length = min(step, n - start)
-        if floating is float:
-            _table.backward_f32[op](g + start, x + start, chunk, length, param)
-        else:
-            _table.backward_f64[op](g + start, x + start, chunk, length, param)
-        _table.stream_store(chunk, out + start, length * sizeof(floating))
-        start += step
+    """One thread's share of a backward op."""
+    if stream:
+        _streamed(op, g, x, out, n, param)
+    elif floating is float:
+        _table.backward_f32[op](g, x, out, n, param)
+    else:
+        _table.backward_f64[op](g, x, out, n, param)
 
 
 cdef inline bint _streams(int op, const void *out, fa_index n, size_t itemsize) noexcept nogil:
