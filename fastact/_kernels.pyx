@@ -90,10 +90,17 @@ GELU_TANH = FA_GELU_TANH
 
 LEVEL_NAMES = ("baseline", "avx2", "avx512")
 
-# Minimum elements per thread before a second thread is worth waking.
-# ReLU-like loops move memory at ~0.1 ns/element; GELU costs ~10x more.
+# Minimum elements per thread before another thread is worth waking: a
+# thread must get about 5-10 us of work to repay its wake-up (GNU OpenMP's
+# idle threads sleep after a short spin, see __init__.py).  ReLU-like loops
+# move memory at ~0.15 ns/element in cache, float32 GELU costs ~0.4 ns and
+# float64 GELU ~1.4 ns.  Measured on a 16-core Xeon (tools/thread_scaling.py,
+# docs/threads.md): float32 GELU with 2 threads of 4096 elements each ran
+# 0.6x the speed of 1 thread, 2 threads of 16384 each 1.2x; float64 GELU
+# already gains with 4096 per thread.
 cdef fa_index GRAIN_CHEAP = 1 << 15
-cdef fa_index GRAIN_GELU = 1 << 12
+cdef fa_index GRAIN_GELU_F32 = 1 << 14
+cdef fa_index GRAIN_GELU_F64 = 1 << 12
 # Block of the PReLU weight-gradient reduction (elements): fixed, so the
 # reduction order never depends on the number of threads.
 cdef fa_index REDUCE_BLOCK = 1 << 14
@@ -104,7 +111,30 @@ cdef fa_index REDUCE_BLOCK = 1 << 14
 # 1.2-1.3x faster at 64 MiB, no better at 32 MiB, slower at 16 MiB and
 # below (where the result would still be in cache for its next reader).
 # GELU is left out: streaming made its float64 form 2x slower at 64 MiB.
-cdef fa_index STREAM_MIN_BYTES = 64 << 20
+# On a CPU whose last-level cache holds more than that (a 16-core Xeon),
+# a 64 MiB result still partly fits, and streaming it ran at 66 % of a
+# plain copy's speed: there the threshold is the cache's size instead.
+cdef fa_index STREAM_MIN_BYTES_FLOOR = 64 << 20
+
+
+def _last_level_cache_bytes():
+    """Size of one instance of the largest CPU cache Linux reports, or 0."""
+    import glob
+    size = 0
+    for folder in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
+        try:
+            with open(folder + "/size") as handle:
+                text = handle.read().strip()
+        except OSError:
+            continue
+        digits = text.rstrip("KMGkmg")
+        unit = text[len(digits):].upper()
+        if digits.isdigit() and unit in ("", "K", "M", "G"):
+            size = max(size, int(digits) << {"": 0, "K": 10, "M": 20, "G": 30}[unit])
+    return size
+
+
+cdef fa_index STREAM_MIN_BYTES = max(STREAM_MIN_BYTES_FLOOR, _last_level_cache_bytes())
 cdef enum:
     STREAM_BUFFER_DOUBLES = 2048
 
@@ -136,6 +166,31 @@ def set_num_threads(int n):
         raise ValueError(f"n must be a positive number of threads, got {n}")
     _thread_cap = n
     fa_omp_set_threads(n)
+
+
+def grains():
+    """Minimum elements per thread before another thread is woken, per kind
+    of op: ``{"cheap": ..., "gelu_float32": ..., "gelu_float64": ...}`` (the
+    ReLU family, PReLU and the copy are cheap)."""
+    return {"cheap": GRAIN_CHEAP, "gelu_float32": GRAIN_GELU_F32,
+            "gelu_float64": GRAIN_GELU_F64}
+
+
+def planned_threads(fa_index n, str kind):
+    """How many threads a call on n elements of a ``kind`` op (a key of
+    grains()) would use now: the count the drivers run, for tests and tools."""
+    cdef dict table = grains()
+    if kind not in table:
+        raise ValueError(f"kind must be one of {sorted(table)}, got {kind!r}")
+    return _threads_for(n, table[kind])
+
+
+def planned_slices(fa_index n, str kind):
+    """The ``[start, stop)`` slice of each thread of such a call, as the
+    elementwise drivers cut it (after their 64-byte alignment head)."""
+    cdef int nt = planned_threads(n, kind)
+    cdef fa_index part = _slice_length(n, nt) if nt > 1 else n
+    return [(t * part, min((t + 1) * part, n)) for t in range(nt) if t * part < n]
 
 
 def get_num_threads():
@@ -185,7 +240,8 @@ def set_simd_level(str name):
 
 def stream_min_bytes():
     """ReLU-family outputs of at least this many bytes (64-byte aligned) are
-    written with non-temporal stores."""
+    written with non-temporal stores: 64 MiB, or the size of the CPU's
+    largest cache where that is larger."""
     return STREAM_MIN_BYTES
 
 
@@ -328,13 +384,15 @@ cdef void _backward(int op, const floating *g, const floating *x, floating *out,
             _binary(op, g + start, x + start, out + start, stop - start, param, stream)
 
 
-cdef inline fa_index _grain(int op) noexcept nogil:
-    return GRAIN_GELU if op == FA_GELU or op == FA_GELU_TANH else GRAIN_CHEAP
+cdef inline fa_index _grain(int op, bint is_double) noexcept nogil:
+    if op == FA_GELU or op == FA_GELU_TANH:
+        return GRAIN_GELU_F64 if is_double else GRAIN_GELU_F32
+    return GRAIN_CHEAP
 
 
 cdef void run_forward(int op, bint is_double, const void *x, void *out, Py_ssize_t n,
                       double param) noexcept nogil:
-    cdef int nt = _threads_for(n, _grain(op))
+    cdef int nt = _threads_for(n, _grain(op, is_double))
     if is_double:
         _forward(op, <const double *>x, <double *>out, n, param, nt)
     else:
@@ -343,7 +401,7 @@ cdef void run_forward(int op, bint is_double, const void *x, void *out, Py_ssize
 
 cdef void run_backward(int op, bint is_double, const void *grad_output, const void *x,
                        void *out, Py_ssize_t n, double param) noexcept nogil:
-    cdef int nt = _threads_for(n, _grain(op))
+    cdef int nt = _threads_for(n, _grain(op, is_double))
     if is_double:
         _backward(op, <const double *>grad_output, <const double *>x, <double *>out, n,
                   param, nt)
