@@ -3,7 +3,8 @@
 Everything here is generated in tmp_path; downloads go only to an HTTP
 server on 127.0.0.1 started by a fixture.  The real mirrors are never
 contacted: an autouse fixture points the registered data sets' mirrors at a
-closed local port.
+closed local port.  Every wait is bounded: client timeouts of a few
+seconds, and pooch's retries are switched off.
 """
 
 import dataclasses
@@ -14,6 +15,7 @@ import http.server
 import importlib.util
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -116,7 +118,11 @@ def closed_port():
 
 @pytest.fixture(autouse=True)
 def no_real_network(monkeypatch):
-    """Point the shipped data sets at a closed local port and drop proxies."""
+    """Point the shipped data sets at a closed local port and drop proxies.
+
+    Also switch pooch's retries off: each waits a second.
+    """
+    monkeypatch.setattr(ds, "DOWNLOAD_RETRIES", 0)
     dead = f"http://127.0.0.1:{closed_port()}/"
     for key, spec in REAL_SPECS.items():
         monkeypatch.setitem(ds.DATASETS, key, dataclasses.replace(spec, mirrors=(dead,)))
@@ -187,8 +193,10 @@ def tiny_spec(www_dir, name="tiny", bad_checksum=False):
     checksums = {}
     for i, fname in enumerate(files.values()):
         data = (www_dir / "b" / fname).read_bytes()
-        # Exercise both the MD5 and the SHA-256 code paths.
-        checksums[fname] = ("md5:" + hashlib.md5(data).hexdigest()) if i % 2 else hashlib.sha256(data).hexdigest()
+        # Every checksum form a spec may use: bare SHA-256, "md5:", bare MD5
+        # (pooch alone would read it as SHA-256), "sha256:".
+        md5, sha = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+        checksums[fname] = [sha, "md5:" + md5, md5, "sha256:" + sha][i]
     if bad_checksum:
         first = files["train_images"]
         checksums[first] = "md5:" + "0" * 32
@@ -382,19 +390,66 @@ def test_to_float():
         ds.to_float(imgs, dtype=np.int32)
 
 
-def test_cache_dir_platforms(monkeypatch, tmp_path):
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's cache folder")
+def test_cache_dir_linux(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert ds.cache_dir("fashion_mnist") == tmp_path / "xdg" / "fastact" / "fashion-mnist"
-    monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("USERPROFILE", str(tmp_path / "home"))
-    monkeypatch.setattr(ds.sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")  # not absolute: ignored (XDG spec)
     assert ds.cache_dir("mnist") == tmp_path / "home" / ".cache" / "fastact" / "mnist"
-    monkeypatch.setattr(ds.sys, "platform", "darwin")
-    assert ds.cache_dir() == tmp_path / "home" / "Library" / "Caches" / "fastact"
-    monkeypatch.setattr(ds.sys, "platform", "win32")
-    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert ds.cache_dir() == tmp_path / "home" / ".cache" / "fastact"
+
+
+def test_cache_dir_macos_and_windows_unchanged(monkeypatch, tmp_path):
+    """platformdirs' macOS and Windows classes give the folders fastact always used."""
+    import platformdirs
+    import platformdirs.macos
+    import platformdirs.windows
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(platformdirs, "PlatformDirs", platformdirs.macos.MacOS)
+    assert ds.cache_dir("mnist") == tmp_path / "home" / "Library" / "Caches" / "fastact" / "mnist"
+    # Windows asks the shell for the folder; this stands in for that call.
+    local = str(tmp_path / "local")
+    monkeypatch.setattr(platformdirs.windows, "get_win_folder",
+                        lambda csidl: local if csidl == "CSIDL_LOCAL_APPDATA" else "elsewhere")
+    monkeypatch.setattr(platformdirs, "PlatformDirs", platformdirs.windows.Windows)
     assert ds.cache_dir("mnist") == tmp_path / "local" / "fastact" / "mnist"
+
+
+def test_legacy_cache_folder_still_found(env, tmp_path, monkeypatch, server):
+    """Where platformdirs' folder differs from $XDG_CACHE_HOME/fastact (as on
+    Windows), files that earlier releases put in the latter are still found,
+    right after the new folder; downloads go to the new one."""
+    import platformdirs
+
+    new_root = tmp_path / "platformdirs_cache"
+    monkeypatch.setattr(platformdirs, "user_cache_path", lambda *a, **k: new_root)
+    legacy = env["cache"] / "fastact" / "mnist"
+    assert [(o, d) for o, d in ds.search_dirs("mnist") if o == "cache"] == [
+        ("cache", new_root / "mnist"), ("cache", legacy)]
+    old = make_set(legacy, seed=7)
+    make_set(env["system"] / "mnist", seed=8)
+    assert_loaded(ds.load("mnist", download=False), old)
+    new = make_set(new_root / "mnist", seed=9)
+    assert_loaded(ds.load("mnist", download=False), new)
+
+    spec, arrays = tiny_spec(server["root"])
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    with pytest.raises(ds.DatasetNotFoundError) as exc:
+        ds.load("tiny", download=False)
+    assert str(new_root / "tiny") in str(exc.value) and str(env["cache"] / "fastact" / "tiny") in str(exc.value)
+    assert_loaded(ds.load("tiny", mirrors=[server["base"] + "/b/"], timeout=5), arrays)
+    assert sorted(p.name for p in (new_root / "tiny").iterdir()) == sorted(spec.files.values())
+
+
+def test_legacy_cache_folder_not_listed_twice(env):
+    # On Linux (and macOS with a current platformdirs) both are the same folder.
+    if ds.cache_dir("mnist") != env["cache"] / "fastact" / "mnist":
+        pytest.skip("platformdirs ignores XDG_CACHE_HOME on this platform")
+    assert [o for o, _ in ds.search_dirs("mnist")].count("cache") == 1
 
 
 # --------------------------------------------------------------------------
@@ -533,7 +588,7 @@ def test_download_wrong_checksum_rejected(env, server, monkeypatch):
     monkeypatch.setitem(ds.DATASETS, "tiny", spec)
     with pytest.raises(ds.DatasetNotFoundError) as exc:
         ds.load("tiny", mirrors=[server["base"] + "/b/"], timeout=5)
-    assert "checksum mismatch" in str(exc.value)
+    assert "does not match the known hash" in str(exc.value)  # pooch's words
     assert "train-images-idx3-ubyte.gz" in str(exc.value)
     assert _cache_files(env, "tiny") == []  # neither the file nor a temp file
     assert not (env["cache"] / "fastact" / "tiny").exists()
@@ -591,6 +646,29 @@ def test_download_unreachable_mirror_argument(env):
         ds.load("mnist", mirrors=[url], timeout=5)
     assert url + "train-images-idx3-ubyte.gz" in str(exc.value)
     assert "apt-get" not in str(exc.value)  # the Debian hint is Fashion-MNIST only
+
+
+def test_imports_stay_light():
+    """`import fastact` imports neither library; fastact.datasets imports pooch
+    (and requests) only when it downloads."""
+    code = ("import sys, fastact; a = {m for m in ('pooch', 'platformdirs', 'requests') if m in sys.modules}; "
+            "import fastact.datasets; b = {m for m in ('pooch', 'requests') if m in sys.modules}; "
+            "print(sorted(a), sorted(b))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "[]"]
+
+
+def test_download_without_pooch(env, monkeypatch):
+    """Without the train extra, a missing data set says what to install, and
+    files on disk still load."""
+    monkeypatch.setitem(sys.modules, "pooch", None)  # makes `import pooch` fail
+    with pytest.raises(ds.DatasetNotFoundError) as exc:
+        ds.load("mnist", timeout=5)
+    assert "pip install 'fastact[train]'" in str(exc.value)
+    assert str(env["system"] / "mnist") in str(exc.value)
+    arrays = make_set(env["system"] / "mnist")
+    assert_loaded(ds.load("mnist"), arrays)
 
 
 def test_download_rejects_non_http_mirror(env, tmp_path):
