@@ -62,7 +62,11 @@ checks it against its published checksum and only then renames it into
 place, retrying :data:`DOWNLOAD_RETRIES` more times after a failed or
 corrupt transfer; a download that fails, is cut off, is interrupted with
 Ctrl-C or has the wrong checksum leaves nothing under the file's name, so
-the next run simply downloads it again.  When every mirror fails (for example when offline) a
+the next run simply downloads it again.  (A process killed outright, e.g.
+with SIGKILL, can leave pooch's temporary ``tmp*`` file behind, never a
+file under a data file's name; a later download into the cache folder
+deletes such files once nothing has written to them for an hour.)  When
+every mirror fails (for example when offline) a
 :class:`DatasetNotFoundError` lists every place searched and says where to
 put the files.
 
@@ -79,6 +83,8 @@ import dataclasses
 import gzip
 import operator
 import os
+import re
+import time
 import urllib.parse
 import zlib
 from functools import reduce
@@ -689,6 +695,25 @@ def _pooch_hash(checksum: Optional[str]) -> Optional[str]:
     return f"{algo}:{checksum}"
 
 
+# Pooch's temporary files carry tempfile's default names.  One that nothing
+# has written to for an hour belongs to no live download (those give up
+# after ``timeout`` seconds without data): a killed process left it.
+_POOCH_TEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")
+_STALE_SECONDS = 3600
+
+
+def _remove_stale_temp_files(directory: Path) -> None:
+    """Delete temporary files that killed downloads left in the cache folder."""
+    now = time.time()
+    for p in directory.glob("tmp*"):
+        try:
+            if (_POOCH_TEMP_NAME.fullmatch(p.name) and p.is_file()
+                    and now - p.stat().st_mtime > _STALE_SECONDS):
+                p.unlink()
+        except OSError:  # gone already, or not ours to delete
+            pass
+
+
 def _durable_downloader(timeout: float):
     """Pooch's HTTP downloader, with the file fsync'ed before pooch renames it.
 
@@ -766,6 +791,8 @@ def download(
             "package (pip install 'fastact[train]')"
         ) from None
     created = not target_dir.exists()
+    if not created and target_dir == cache_dir(spec.name):
+        _remove_stale_temp_files(target_dir)
     fetch = _durable_downloader(timeout)
     failures: List[str] = []
     for role in FILE_ROLES:
@@ -865,6 +892,19 @@ def _not_found_message(spec: DatasetSpec, path, download_error: Optional[str]) -
     return "\n".join(lines)
 
 
+def _read_found(spec: DatasetSpec, file: Path) -> np.ndarray:
+    """:func:`read_idx`, saying how to recover when a bad file sits in the cache."""
+    try:
+        return read_idx(file)
+    except IDXError as exc:
+        if file.parent not in (cache_dir(spec.name), _legacy_cache_dir(spec.name)):
+            raise
+        raise IDXError(
+            f"{exc}.  The file is in fastact's download cache: delete it and the "
+            "next run downloads it again."
+        ) from None
+
+
 def _check_pair(spec: DatasetSpec, images: np.ndarray, labels: np.ndarray, fimg: Path, flab: Path):
     if images.ndim != 3:
         raise DatasetError(
@@ -929,7 +969,9 @@ def load(
         If the files are not found and cannot be downloaded; the message
         lists every place searched and where to put the files.
     IDXError
-        If a file is not a valid IDX file.
+        If a file is not a valid IDX file; for a file in the cache folder
+        the message adds that deleting it makes the next run download it
+        again.
     DatasetError
         If images are not 3-D uint8, labels not 1-D integers, image and
         label counts differ, or a label is out of range.
@@ -958,7 +1000,7 @@ def load(
                     error = "downloaded files vanished: " + ", ".join(_missing)
         if files is None:
             raise DatasetNotFoundError(_not_found_message(spec, path, error))
-    arrays = {role: read_idx(files[role]) for role in FILE_ROLES}
+    arrays = {role: _read_found(spec, files[role]) for role in FILE_ROLES}
     _check_pair(spec, arrays["train_images"], arrays["train_labels"],
                 files["train_images"], files["train_labels"])
     _check_pair(spec, arrays["test_images"], arrays["test_labels"],
