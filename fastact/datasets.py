@@ -1,8 +1,10 @@
 """MNIST-format (IDX) data loading for the fastact example trainer.
 
-This module depends only on the Python standard library and NumPy, so it
-can be imported (``import fastact.datasets``) and tested without the
-compiled kernels.
+The IDX reader is NumPy only; the per-user cache folder comes from
+`platformdirs <https://platformdirs.readthedocs.io>`_, and downloads are
+done by `pooch <https://www.fatiando.org/pooch>`_ (the ``train`` extra),
+imported only when a download is needed.  ``import fastact`` imports
+neither: it does not import this module.
 
 Main entry points
 -----------------
@@ -38,22 +40,35 @@ order, and uses the first directory that holds all four:
    ``$FASTACT_DATA/fashion-mnist/train-images-idx3-ubyte.gz``).  Files
    placed directly in ``$FASTACT_DATA`` are *not* used, because MNIST and
    Fashion-MNIST use identical file names and could be confused.
-3. The user cache folder, :func:`cache_dir` ``(name)``:
-   ``$XDG_CACHE_HOME/fastact/<name>`` if ``XDG_CACHE_HOME`` is set,
-   otherwise ``~/.cache/fastact/<name>`` on Linux and other POSIX systems,
-   ``~/Library/Caches/fastact/<name>`` on macOS and
-   ``%LOCALAPPDATA%\\fastact\\<name>`` on Windows.
+3. The user cache folder, :func:`cache_dir` ``(name)``, as platformdirs
+   places it: ``$XDG_CACHE_HOME/fastact/<name>`` if ``XDG_CACHE_HOME`` is
+   set to an absolute path, otherwise ``~/.cache/fastact/<name>`` on Linux
+   and other POSIX systems, ``~/Library/Caches/fastact/<name>`` on macOS
+   and ``%LOCALAPPDATA%\\fastact\\<name>`` on Windows.  Earlier fastact
+   releases honoured an absolute ``XDG_CACHE_HOME`` on every platform; where
+   that folder differs from platformdirs' answer (Windows, or macOS with a
+   platformdirs that ignores ``XDG_CACHE_HOME`` there),
+   ``$XDG_CACHE_HOME/fastact/<name>`` is searched right after it, so files
+   downloaded before are still found.
 4. ``/usr/share/datasets/<name>/`` (the directories listed in the module
    attribute :data:`SYSTEM_DATA_DIRS`).  Debian's ``dataset-fashion-mnist``
    package installs the four gzipped Fashion-MNIST files in
    ``/usr/share/datasets/fashion-mnist/``.
 
 If none holds the files and ``download=True``, the missing files are
-downloaded from the data set's mirrors into the cache folder (step 3),
-each written to a temporary file, checked against its published checksum
-and then atomically renamed into place.  When every mirror fails (for
-example when offline) a :class:`DatasetNotFoundError` lists every place
-searched and says where to put the files.
+downloaded with pooch from the data set's mirrors into the cache folder
+(step 3).  Pooch streams each file into a temporary file in that folder,
+checks it against its published checksum and only then renames it into
+place, retrying :data:`DOWNLOAD_RETRIES` more times after a failed or
+corrupt transfer; a download that fails, is cut off, is interrupted with
+Ctrl-C or has the wrong checksum leaves nothing under the file's name, so
+the next run simply downloads it again.  (A process killed outright, e.g.
+with SIGKILL, can leave pooch's temporary ``tmp*`` file behind, never a
+file under a data file's name; a later download into the cache folder
+deletes such files once nothing has written to them for an hour.)  When
+every mirror fails (for example when offline) a
+:class:`DatasetNotFoundError` lists every place searched and says where to
+put the files.
 
 Checksums are verified only for files this module downloads.  Files found
 locally are trusted but still validated structurally (IDX headers, sizes,
@@ -66,21 +81,18 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
-import logging
 import operator
 import os
-import sys
-import tempfile
-import urllib.error
+import re
+import time
 import urllib.parse
-import urllib.request
 import zlib
 from functools import reduce
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import platformdirs
 
 __all__ = [
     "IDXError",
@@ -90,6 +102,7 @@ __all__ = [
     "DatasetSpec",
     "DATASETS",
     "SYSTEM_DATA_DIRS",
+    "DOWNLOAD_RETRIES",
     "FILE_ROLES",
     "read_idx",
     "write_idx",
@@ -102,8 +115,6 @@ __all__ = [
     "load",
     "to_float",
 ]
-
-log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -544,23 +555,29 @@ def cache_dir(name: Optional[str] = None) -> Path:
     Returns
     -------
     pathlib.Path
-        ``$XDG_CACHE_HOME/fastact`` when ``XDG_CACHE_HOME`` is set (on any
-        platform); otherwise ``%LOCALAPPDATA%\\fastact`` on Windows,
-        ``~/Library/Caches/fastact`` on macOS and ``~/.cache/fastact``
-        elsewhere.  The folder is not created.
+        platformdirs' user cache folder for ``fastact``:
+        ``$XDG_CACHE_HOME/fastact`` when ``XDG_CACHE_HOME`` is an absolute
+        path (Linux, macOS), otherwise ``~/.cache/fastact`` on Linux,
+        ``~/Library/Caches/fastact`` on macOS and
+        ``%LOCALAPPDATA%\\fastact`` on Windows.  The folder is not created.
     """
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and os.path.isabs(xdg):
-        base = Path(xdg)
-    elif sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA")
-        base = Path(local) if local else Path.home() / "AppData" / "Local"
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path.home() / ".cache"
-    root = base / "fastact"
+    # appauthor=False and opinion=False keep the Windows folder what fastact
+    # always used (%LOCALAPPDATA%\fastact, not ...\fastact\fastact\Cache).
+    root = platformdirs.user_cache_path("fastact", appauthor=False, opinion=False)
     return root / _normalize_name(name) if name is not None else root
+
+
+def _legacy_cache_dir(name: str) -> Optional[Path]:
+    """The cache folder of earlier fastact releases, if it differs from :func:`cache_dir`.
+
+    Those honoured an absolute ``XDG_CACHE_HOME`` on every platform, which
+    platformdirs does not on Windows (nor on macOS before it learnt to).
+    """
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(xdg):
+        return None
+    legacy = Path(xdg) / "fastact" / _normalize_name(name)
+    return legacy if legacy != cache_dir(name) else None
 
 
 def search_dirs(name: str, path: Optional[PathLike] = None) -> List[Tuple[str, Path]]:
@@ -578,7 +595,9 @@ def search_dirs(name: str, path: Optional[PathLike] = None) -> List[Tuple[str, P
     list of (str, pathlib.Path)
         ``(origin, directory)`` pairs; origin is one of ``"path"``,
         ``"FASTACT_DATA"``, ``"cache"``, ``"system"``.  Directories need not
-        exist.
+        exist.  Where earlier releases' cache folder differs from
+        :func:`cache_dir` (see the module docstring), it follows it, also
+        as ``"cache"``.
     """
     key = get_spec(name).name
     dirs: List[Tuple[str, Path]] = []
@@ -589,6 +608,9 @@ def search_dirs(name: str, path: Optional[PathLike] = None) -> List[Tuple[str, P
     if env:
         dirs.append((ENV_VAR, Path(env).expanduser() / key))
     dirs.append(("cache", cache_dir(key)))
+    legacy = _legacy_cache_dir(key)
+    if legacy is not None:
+        dirs.append(("cache", legacy))
     for root in SYSTEM_DATA_DIRS:
         dirs.append(("system", Path(root) / key))
     return dirs
@@ -649,45 +671,66 @@ def find(name: str, path: Optional[PathLike] = None) -> Optional[Dict[str, Path]
 # --------------------------------------------------------------------------
 
 
-def _hasher(checksum: str):
-    """Return ``(algorithm, expected_hexdigest, hash_object)`` for a checksum string."""
-    algo, sep, digest = checksum.partition(":")
-    if not sep:
-        algo, digest = {32: "md5", 40: "sha1", 64: "sha256"}.get(len(checksum), ""), checksum
-    if not algo:
+#: How many more times pooch tries a file from one mirror after a failed
+#: transfer (cut connection, timeout, HTTP error, wrong checksum), waiting
+#: 1 s, 2 s, ... in between, before fastact moves on to the next mirror.
+DOWNLOAD_RETRIES = 1
+
+# Bytes per read and write while downloading (pooch's default is 1 KiB, and
+# it flushes after every chunk).
+_DOWNLOAD_CHUNK = 1 << 16
+
+
+def _pooch_hash(checksum: Optional[str]) -> Optional[str]:
+    """Turn a :class:`DatasetSpec` checksum into pooch's ``algorithm:digest`` form.
+
+    Pooch reads a bare digest as SHA-256; fastact's specs also allow a bare
+    32-digit MD5 (or 40-digit SHA-1), told apart by their length.
+    """
+    if not checksum or ":" in checksum:
+        return checksum
+    algo = {32: "md5", 40: "sha1", 64: "sha256"}.get(len(checksum))
+    if algo is None:
         raise ValueError(f"cannot tell the hash algorithm of checksum {checksum!r}")
-    return algo, digest.lower(), hashlib.new(algo)
+    return f"{algo}:{checksum}"
 
 
-def _fetch(opener, url: str, target: Path, checksum: Optional[str], timeout: float) -> None:
-    """Download ``url`` to ``target`` atomically; raise OSError/ValueError on failure."""
-    hasher = _hasher(checksum) if checksum else None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, opener.open(url, timeout=timeout) as resp:
-            while True:
-                chunk = resp.read(_CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                if hasher:
-                    hasher[2].update(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if hasher:
-            algo, expected, h = hasher
-            if h.hexdigest() != expected:
-                raise ValueError(
-                    f"checksum mismatch: expected {algo} {expected}, got {h.hexdigest()}"
-                )
-        os.replace(tmp, target)
-    except BaseException:
+# Pooch's temporary files carry tempfile's default names.  One that nothing
+# has written to for an hour belongs to no live download (those give up
+# after ``timeout`` seconds without data): a killed process left it.
+_POOCH_TEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")
+_STALE_SECONDS = 3600
+
+
+def _remove_stale_temp_files(directory: Path) -> None:
+    """Delete temporary files that killed downloads left in the cache folder."""
+    now = time.time()
+    for p in directory.glob("tmp*"):
         try:
-            tmp.unlink()
-        except OSError:
+            if (_POOCH_TEMP_NAME.fullmatch(p.name) and p.is_file()
+                    and now - p.stat().st_mtime > _STALE_SECONDS):
+                p.unlink()
+        except OSError:  # gone already, or not ours to delete
             pass
-        raise
+
+
+def _durable_downloader(timeout: float):
+    """Pooch's HTTP downloader, with the file fsync'ed before pooch renames it.
+
+    Pooch's rename already keeps a partial file from ever appearing under
+    the final name; the fsync keeps a power cut right after the rename from
+    leaving a named but empty file.
+    """
+    import pooch
+
+    http = pooch.HTTPDownloader(progressbar=False, chunk_size=_DOWNLOAD_CHUNK, timeout=timeout)
+
+    def fetch(url, output_file, pooch_obj):
+        http(url, output_file, pooch_obj)
+        with open(output_file, "r+b") as f:
+            os.fsync(f.fileno())
+
+    return fetch
 
 
 def download(
@@ -697,12 +740,13 @@ def download(
     timeout: float = 60.0,
     force: bool = False,
 ) -> Path:
-    """Download a data set's files from its mirrors.
+    """Download a data set's files from its mirrors with pooch.
 
     Each file is fetched from the first mirror that serves it with the
-    right checksum, streamed into a temporary file in ``dest`` and renamed
-    into place, so an interrupted or rejected download never leaves a
-    partial file under the final name.
+    right checksum: pooch streams it into a temporary file in ``dest``,
+    checks it and renames it into place, so an interrupted or rejected
+    download never leaves a partial file under the final name.  A failed
+    transfer is retried :data:`DOWNLOAD_RETRIES` times per mirror.
 
     Parameters
     ----------
@@ -716,7 +760,9 @@ def download(
     timeout : float
         Socket timeout in seconds for each connection and read.
     force : bool
-        Re-download files that already exist in ``dest``.
+        Re-download files that already exist in ``dest``.  Such a file is
+        removed first, so if every mirror then fails it is missing (never
+        partial).  Without ``force`` existing files are kept as they are.
 
     Returns
     -------
@@ -726,8 +772,8 @@ def download(
     Raises
     ------
     DatasetNotFoundError
-        If some file could not be fetched from any mirror; the message
-        lists each URL tried and why it failed.
+        If some file could not be fetched from any mirror (the message
+        lists each URL tried and why it failed), or pooch is not installed.
     ValueError
         If a mirror URL is not http(s).
     """
@@ -737,28 +783,36 @@ def download(
     for base in bases:
         if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
             raise ValueError(f"mirror {base!r} is not an http(s) URL")
+    try:
+        import pooch
+    except ImportError:
+        raise DatasetNotFoundError(
+            f"cannot download data set {spec.name!r}: downloading needs the 'pooch' "
+            "package (pip install 'fastact[train]')"
+        ) from None
     created = not target_dir.exists()
-    target_dir.mkdir(parents=True, exist_ok=True)
-    # Built per call so that proxy settings are read from the current
-    # environment.
-    opener = urllib.request.build_opener()
+    if not created and target_dir == cache_dir(spec.name):
+        _remove_stale_temp_files(target_dir)
+    fetch = _durable_downloader(timeout)
     failures: List[str] = []
     for role in FILE_ROLES:
         filename = spec.files[role]
         target = target_dir / filename
-        if target.is_file() and not force:
-            continue
+        if target.is_file():
+            if not force:
+                continue
+            # Pooch keeps a file whose checksum matches: remove it to refetch.
+            target.unlink()
+        registry = {filename: _pooch_hash(spec.checksums.get(filename))}
         errors = []
         for base in bases:
-            url = base if base.endswith("/") else base + "/"
-            url += filename
+            fetcher = pooch.create(path=target_dir, base_url=base, registry=registry,
+                                   retry_if_failed=DOWNLOAD_RETRIES)
             try:
-                log.info("downloading %s", url)
-                _fetch(opener, url, target, spec.checksums.get(filename), timeout)
+                fetcher.fetch(filename, downloader=fetch)
                 break
-            except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, checksum
-                errors.append(f"{url}: {exc}")
-                log.warning("download of %s failed: %s", url, exc)
+            except (OSError, ValueError) as exc:  # requests' errors are OSErrors; checksum
+                errors.append(f"{fetcher.get_url(filename)}: {exc}")
         else:
             if not bases:
                 errors.append("no mirrors configured")
@@ -838,6 +892,19 @@ def _not_found_message(spec: DatasetSpec, path, download_error: Optional[str]) -
     return "\n".join(lines)
 
 
+def _read_found(spec: DatasetSpec, file: Path) -> np.ndarray:
+    """:func:`read_idx`, saying how to recover when a bad file sits in the cache."""
+    try:
+        return read_idx(file)
+    except IDXError as exc:
+        if file.parent not in (cache_dir(spec.name), _legacy_cache_dir(spec.name)):
+            raise
+        raise IDXError(
+            f"{exc}.  The file is in fastact's download cache: delete it and the "
+            "next run downloads it again."
+        ) from None
+
+
 def _check_pair(spec: DatasetSpec, images: np.ndarray, labels: np.ndarray, fimg: Path, flab: Path):
     if images.ndim != 3:
         raise DatasetError(
@@ -902,7 +969,9 @@ def load(
         If the files are not found and cannot be downloaded; the message
         lists every place searched and where to put the files.
     IDXError
-        If a file is not a valid IDX file.
+        If a file is not a valid IDX file; for a file in the cache folder
+        the message adds that deleting it makes the next run download it
+        again.
     DatasetError
         If images are not 3-D uint8, labels not 1-D integers, image and
         label counts differ, or a label is out of range.
@@ -931,7 +1000,7 @@ def load(
                     error = "downloaded files vanished: " + ", ".join(_missing)
         if files is None:
             raise DatasetNotFoundError(_not_found_message(spec, path, error))
-    arrays = {role: read_idx(files[role]) for role in FILE_ROLES}
+    arrays = {role: _read_found(spec, files[role]) for role in FILE_ROLES}
     _check_pair(spec, arrays["train_images"], arrays["train_labels"],
                 files["train_images"], files["train_labels"])
     _check_pair(spec, arrays["test_images"], arrays["test_labels"],

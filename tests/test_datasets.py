@@ -1,9 +1,12 @@
 """Tests for fastact.datasets (IDX reading, data set search, download).
 
 Everything here is generated in tmp_path; downloads go only to an HTTP
-server on 127.0.0.1 started by a fixture.  The real mirrors are never
-contacted: an autouse fixture points the registered data sets' mirrors at a
-closed local port.
+server on 127.0.0.1 started by a fixture (it can also cut a transfer
+halfway, serve wrong bytes, fail once and then succeed, or stall).  The
+real mirrors are never contacted: an autouse fixture points the registered
+data sets' mirrors at a closed local port.  Every wait is bounded: client
+timeouts of a few seconds, and pooch's retries are switched off except in
+the tests about them.
 """
 
 import dataclasses
@@ -12,8 +15,12 @@ import gzip
 import hashlib
 import http.server
 import importlib.util
+import json
+import os
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -31,8 +38,10 @@ except Exception:  # compiled package not built yet: load the module file alone
     sys.modules[_spec.name] = ds
     _spec.loader.exec_module(ds)
 
-# The registry as shipped, captured before any fixture patches it.
+# The registry and retry count as shipped, captured before any fixture
+# patches them.
 REAL_SPECS = dict(ds.DATASETS)
+SHIPPED_RETRIES = ds.DOWNLOAD_RETRIES
 
 # --------------------------------------------------------------------------
 # Helpers: an IDX encoder written independently of the module under test
@@ -116,7 +125,12 @@ def closed_port():
 
 @pytest.fixture(autouse=True)
 def no_real_network(monkeypatch):
-    """Point the shipped data sets at a closed local port and drop proxies."""
+    """Point the shipped data sets at a closed local port and drop proxies.
+
+    Also switch pooch's retries off (each waits a second); the tests about
+    retrying restore the shipped count.
+    """
+    monkeypatch.setattr(ds, "DOWNLOAD_RETRIES", 0)
     dead = f"http://127.0.0.1:{closed_port()}/"
     for key, spec in REAL_SPECS.items():
         monkeypatch.setitem(ds.DATASETS, key, dataclasses.replace(spec, mirrors=(dead,)))
@@ -141,21 +155,56 @@ def env(tmp_path, monkeypatch):
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    requests = None  # list shared with the test, set per server
+    """Serves www/ normally; the first path component picks a misbehaviour.
+
+    /slow/F   wait 1.5 s, then 503 (longer than the client timeout used)
+    /cut/F    announce F's full length, send half of it, close the connection
+    /wrong/F  send F with every byte changed (same length: checksum mismatch)
+    /flaky/F  like /cut/ for the first request of a train-images file, then
+              serve it normally (for retries)
+    /flakywrong/F  the same with /wrong/
+    /stall/F  send half of F, then wait (at most 20 s) for state["release"]
+    /b/F, /a/F ...  plain files (www/a/ does not exist: 404)
+    """
+
+    state = None  # dict shared with the test, set per server
 
     def log_message(self, fmt, *args):  # keep test output clean
         pass
 
     def do_GET(self):
-        self.requests.append(self.path)
-        if self.path.startswith("/slow/"):
-            time.sleep(1.5)  # longer than the client timeout used in the test
+        self.state["requests"].append(self.path)
+        mode, _, rest = self.path.lstrip("/").partition("/")
+        if mode == "slow":
+            time.sleep(1.5)
             try:
                 self.send_error(503)
             except OSError:
                 pass
             return
-        super().do_GET()
+        if mode not in ("cut", "wrong", "flaky", "flakywrong", "stall"):
+            return super().do_GET()
+        data = (Path(self.directory) / "b" / rest).read_bytes()
+        first = self.state["requests"].count(self.path) == 1
+        if mode == "wrong" or (mode == "flakywrong" and first and "train-images" in rest):
+            data = bytes(x ^ 0xFF for x in data)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if mode in ("cut", "stall") or (mode == "flaky" and first and "train-images" in rest):
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            if mode == "stall":
+                self.state["stalled"].set()
+                self.state["release"].wait(20)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # the client is gone already
+                pass
+            return
+        self.wfile.write(data)
 
 
 @pytest.fixture
@@ -163,8 +212,8 @@ def server(tmp_path):
     """HTTP server on 127.0.0.1 (ephemeral port) serving tmp_path/www."""
     root = tmp_path / "www"
     root.mkdir()
-    requests = []
-    handler = type("Handler", (_Handler,), {"requests": requests})
+    state = {"requests": [], "stalled": threading.Event(), "release": threading.Event()}
+    handler = type("Handler", (_Handler,), {"state": state})
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
     )
@@ -173,25 +222,33 @@ def server(tmp_path):
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
-        yield {"root": root, "base": base, "requests": requests}
+        yield {"root": root, "base": base, "requests": state["requests"], "state": state}
     finally:
+        state["release"].set()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
 
 
-def tiny_spec(www_dir, name="tiny", bad_checksum=False):
-    """Generate a small data set under www_dir/b/ and a spec with its checksums."""
+def tiny_spec(www_dir, name="tiny", bad_checksum=False, with_checksums=True):
+    """Generate a small data set under www_dir/b/ and a spec with its checksums.
+
+    With ``with_checksums=False`` the spec has none (a user-registered data set).
+    """
     arrays = make_set(www_dir / "b", compress=True, seed=3)
     files = {role: MNIST_NAMES[role] + ".gz" for role in ds.FILE_ROLES}
     checksums = {}
     for i, fname in enumerate(files.values()):
         data = (www_dir / "b" / fname).read_bytes()
-        # Exercise both the MD5 and the SHA-256 code paths.
-        checksums[fname] = ("md5:" + hashlib.md5(data).hexdigest()) if i % 2 else hashlib.sha256(data).hexdigest()
+        # Every checksum form a spec may use: bare SHA-256, "md5:", bare MD5
+        # (pooch alone would read it as SHA-256), "sha256:".
+        md5, sha = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+        checksums[fname] = [sha, "md5:" + md5, md5, "sha256:" + sha][i]
     if bad_checksum:
         first = files["train_images"]
         checksums[first] = "md5:" + "0" * 32
+    if not with_checksums:
+        checksums = {}
     spec = ds.DatasetSpec(name=name, files=files, checksums=checksums, mirrors=())
     return spec, arrays
 
@@ -382,19 +439,66 @@ def test_to_float():
         ds.to_float(imgs, dtype=np.int32)
 
 
-def test_cache_dir_platforms(monkeypatch, tmp_path):
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's cache folder")
+def test_cache_dir_linux(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert ds.cache_dir("fashion_mnist") == tmp_path / "xdg" / "fastact" / "fashion-mnist"
-    monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("USERPROFILE", str(tmp_path / "home"))
-    monkeypatch.setattr(ds.sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")  # not absolute: ignored (XDG spec)
     assert ds.cache_dir("mnist") == tmp_path / "home" / ".cache" / "fastact" / "mnist"
-    monkeypatch.setattr(ds.sys, "platform", "darwin")
-    assert ds.cache_dir() == tmp_path / "home" / "Library" / "Caches" / "fastact"
-    monkeypatch.setattr(ds.sys, "platform", "win32")
-    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert ds.cache_dir() == tmp_path / "home" / ".cache" / "fastact"
+
+
+def test_cache_dir_macos_and_windows_unchanged(monkeypatch, tmp_path):
+    """platformdirs' macOS and Windows classes give the folders fastact always used."""
+    import platformdirs
+    import platformdirs.macos
+    import platformdirs.windows
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(platformdirs, "PlatformDirs", platformdirs.macos.MacOS)
+    assert ds.cache_dir("mnist") == tmp_path / "home" / "Library" / "Caches" / "fastact" / "mnist"
+    # Windows asks the shell for the folder; this stands in for that call.
+    local = str(tmp_path / "local")
+    monkeypatch.setattr(platformdirs.windows, "get_win_folder",
+                        lambda csidl: local if csidl == "CSIDL_LOCAL_APPDATA" else "elsewhere")
+    monkeypatch.setattr(platformdirs, "PlatformDirs", platformdirs.windows.Windows)
     assert ds.cache_dir("mnist") == tmp_path / "local" / "fastact" / "mnist"
+
+
+def test_legacy_cache_folder_still_found(env, tmp_path, monkeypatch, server):
+    """Where platformdirs' folder differs from $XDG_CACHE_HOME/fastact (as on
+    Windows), files that earlier releases put in the latter are still found,
+    right after the new folder; downloads go to the new one."""
+    import platformdirs
+
+    new_root = tmp_path / "platformdirs_cache"
+    monkeypatch.setattr(platformdirs, "user_cache_path", lambda *a, **k: new_root)
+    legacy = env["cache"] / "fastact" / "mnist"
+    assert [(o, d) for o, d in ds.search_dirs("mnist") if o == "cache"] == [
+        ("cache", new_root / "mnist"), ("cache", legacy)]
+    old = make_set(legacy, seed=7)
+    make_set(env["system"] / "mnist", seed=8)
+    assert_loaded(ds.load("mnist", download=False), old)
+    new = make_set(new_root / "mnist", seed=9)
+    assert_loaded(ds.load("mnist", download=False), new)
+
+    spec, arrays = tiny_spec(server["root"])
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    with pytest.raises(ds.DatasetNotFoundError) as exc:
+        ds.load("tiny", download=False)
+    assert str(new_root / "tiny") in str(exc.value) and str(env["cache"] / "fastact" / "tiny") in str(exc.value)
+    assert_loaded(ds.load("tiny", mirrors=[server["base"] + "/b/"], timeout=5), arrays)
+    assert sorted(p.name for p in (new_root / "tiny").iterdir()) == sorted(spec.files.values())
+
+
+def test_legacy_cache_folder_not_listed_twice(env):
+    # On Linux (and macOS with a current platformdirs) both are the same folder.
+    if ds.cache_dir("mnist") != env["cache"] / "fastact" / "mnist":
+        pytest.skip("platformdirs ignores XDG_CACHE_HOME on this platform")
+    assert [o for o, _ in ds.search_dirs("mnist")].count("cache") == 1
 
 
 # --------------------------------------------------------------------------
@@ -533,7 +637,7 @@ def test_download_wrong_checksum_rejected(env, server, monkeypatch):
     monkeypatch.setitem(ds.DATASETS, "tiny", spec)
     with pytest.raises(ds.DatasetNotFoundError) as exc:
         ds.load("tiny", mirrors=[server["base"] + "/b/"], timeout=5)
-    assert "checksum mismatch" in str(exc.value)
+    assert "does not match the known hash" in str(exc.value)  # pooch's words
     assert "train-images-idx3-ubyte.gz" in str(exc.value)
     assert _cache_files(env, "tiny") == []  # neither the file nor a temp file
     assert not (env["cache"] / "fastact" / "tiny").exists()
@@ -593,9 +697,189 @@ def test_download_unreachable_mirror_argument(env):
     assert "apt-get" not in str(exc.value)  # the Debian hint is Fashion-MNIST only
 
 
+def test_imports_stay_light():
+    """`import fastact` imports neither library; fastact.datasets imports pooch
+    (and requests) only when it downloads."""
+    code = ("import sys, fastact; a = {m for m in ('pooch', 'platformdirs', 'requests') if m in sys.modules}; "
+            "import fastact.datasets; b = {m for m in ('pooch', 'requests') if m in sys.modules}; "
+            "print(sorted(a), sorted(b))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "[]"]
+
+
+def test_download_without_pooch(env, monkeypatch):
+    """Without the train extra, a missing data set says what to install, and
+    files on disk still load."""
+    monkeypatch.setitem(sys.modules, "pooch", None)  # makes `import pooch` fail
+    with pytest.raises(ds.DatasetNotFoundError) as exc:
+        ds.load("mnist", timeout=5)
+    assert "pip install 'fastact[train]'" in str(exc.value)
+    assert str(env["system"] / "mnist") in str(exc.value)
+    arrays = make_set(env["system"] / "mnist")
+    assert_loaded(ds.load("mnist"), arrays)
+
+
 def test_download_rejects_non_http_mirror(env, tmp_path):
     with pytest.raises(ValueError, match="not an http"):
         ds.download("mnist", dest=tmp_path / "d", mirrors=[tmp_path.as_uri() + "/"])
+
+
+# --------------------------------------------------------------------------
+# Interrupted and corrupt downloads leave nothing; the next run succeeds
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_checksums", [True, False], ids=["checksums", "no_checksums"])
+def test_download_cut_halfway_leaves_nothing(env, server, monkeypatch, with_checksums):
+    # Without a checksum the cut is caught by the announced Content-Length.
+    spec, arrays = tiny_spec(server["root"], with_checksums=with_checksums)
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    with pytest.raises(ds.DatasetNotFoundError) as exc:
+        ds.load("tiny", mirrors=[server["base"] + "/cut/"], timeout=5)
+    assert server["base"] + "/cut/train-images-idx3-ubyte.gz" in str(exc.value)
+    assert "IncompleteRead" in str(exc.value)
+    assert _cache_files(env, "tiny") == []  # neither the file nor pooch's temporary file
+    assert_loaded(ds.load("tiny", mirrors=[server["base"] + "/b/"], timeout=5), arrays)
+    assert _cache_files(env, "tiny") == sorted(spec.files.values())
+
+
+def test_download_wrong_bytes_leave_nothing(env, server, monkeypatch):
+    spec, arrays = tiny_spec(server["root"])
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    with pytest.raises(ds.DatasetNotFoundError) as exc:
+        ds.load("tiny", mirrors=[server["base"] + "/wrong/"], timeout=5)
+    assert "does not match the known hash" in str(exc.value)
+    assert _cache_files(env, "tiny") == []
+    assert_loaded(ds.load("tiny", mirrors=[server["base"] + "/b/"], timeout=5), arrays)
+
+
+def test_download_cut_then_next_mirror(env, server, monkeypatch):
+    spec, arrays = tiny_spec(server["root"])
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    mirrors = [server["base"] + "/cut/", server["base"] + "/b/"]
+    assert_loaded(ds.load("tiny", mirrors=mirrors, timeout=5), arrays)
+    for fname in spec.files.values():
+        assert server["requests"].count(f"/cut/{fname}") == 1
+        assert server["requests"].count(f"/b/{fname}") == 1
+    assert _cache_files(env, "tiny") == sorted(spec.files.values())
+
+
+@pytest.mark.parametrize("mode", ["flaky", "flakywrong"])
+def test_next_run_retries_and_succeeds(env, server, monkeypatch, mode):
+    """Without retries, a failed first transfer fails the run; the next run succeeds."""
+    spec, arrays = tiny_spec(server["root"])
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    mirror = [f"{server['base']}/{mode}/"]
+    with pytest.raises(ds.DatasetNotFoundError):
+        ds.load("tiny", mirrors=mirror, timeout=5)
+    assert _cache_files(env, "tiny") == []
+    assert_loaded(ds.load("tiny", mirrors=mirror, timeout=5), arrays)
+    assert server["requests"].count(f"/{mode}/train-images-idx3-ubyte.gz") == 2
+
+
+@pytest.mark.parametrize("mode", ["flaky", "flakywrong"])
+def test_download_retried_within_one_run(env, server, monkeypatch, mode):
+    """With the shipped retry count pooch tries again (after a 1 s pause)."""
+    assert SHIPPED_RETRIES >= 1
+    monkeypatch.setattr(ds, "DOWNLOAD_RETRIES", SHIPPED_RETRIES)
+    spec, arrays = tiny_spec(server["root"])
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    assert_loaded(ds.load("tiny", mirrors=[f"{server['base']}/{mode}/"], timeout=5), arrays)
+    for fname in spec.files.values():
+        tries = 2 if fname.startswith("train-images") else 1
+        assert server["requests"].count(f"/{mode}/{fname}") == tries
+    assert _cache_files(env, "tiny") == sorted(spec.files.values())
+
+
+_CHILD = """
+import json, sys
+import fastact.datasets as ds
+cfg = json.loads(sys.argv[1])
+ds.register(ds.DatasetSpec("tiny", files=cfg["files"], checksums=cfg["checksums"], mirrors=()))
+ds.SYSTEM_DATA_DIRS[:] = []
+ds.load("tiny", mirrors=[cfg["mirror"]], timeout=30)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_download_interrupted(env, server, monkeypatch, sig):
+    """A download stopped halfway (Ctrl-C or kill) leaves no file under its
+    name, and after Ctrl-C no temporary file either; the next run succeeds
+    (and sweeps up the temporary file a kill left, once it is stale)."""
+    spec, arrays = tiny_spec(server["root"])
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    cfg = {"files": dict(spec.files), "checksums": dict(spec.checksums),
+           "mirror": server["base"] + "/stall/"}
+    # env has set XDG_CACHE_HOME in os.environ, which the child inherits.
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server["state"]["stalled"].wait(60), "the child never started downloading"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    cache = env["cache"] / "fastact" / "tiny"
+    assert not any((cache / fname).exists() for fname in spec.files.values())
+    if sig == signal.SIGINT:
+        assert "KeyboardInterrupt" in err
+        assert _cache_files(env, "tiny") == []
+    else:
+        # The killed child could not remove pooch's temporary file.  Once it
+        # is an hour old the next download deletes it; a fresh one (a live
+        # download elsewhere, as far as anyone can tell) is kept.
+        (left,) = _cache_files(env, "tiny")
+        assert left.startswith("tmp")
+        hour_ago = time.time() - 3700
+        os.utime(cache / left, (hour_ago, hour_ago))
+        (cache / "tmpfresh_12").write_bytes(b"partial")
+    server["state"]["release"].set()
+    assert_loaded(ds.load("tiny", mirrors=[server["base"] + "/b/"], timeout=5), arrays)
+    extra = [] if sig == signal.SIGINT else ["tmpfresh_12"]
+    assert _cache_files(env, "tiny") == sorted([*spec.files.values(), *extra])
+
+
+_DAMAGE = {
+    # name: (damage done to the gzipped IDX file, expected fragment of the message)
+    "truncated": (lambda gz: gzip.compress(gzip.decompress(gz)[:-5], mtime=0), "truncated"),
+    "bad_magic": (lambda gz: gzip.compress(b"\x01\x02" + gzip.decompress(gz)[2:], mtime=0),
+                  "bad magic"),
+    "dimensions": (lambda gz: gzip.compress(idx_bytes(np.zeros((4, 7, 3), np.uint8)), mtime=0),
+                   "image size differs"),
+    "gzip": (lambda gz: gz[: len(gz) // 2], "corrupt or truncated gzip"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(_DAMAGE))
+def test_damaged_cached_file_named_then_recovered(env, server, monkeypatch, tmp_path, damage):
+    spec, arrays = tiny_spec(server["root"])
+    monkeypatch.setitem(ds.DATASETS, "tiny", spec)
+    mirror = [server["base"] + "/b/"]
+    ds.load("tiny", mirrors=mirror, timeout=5)
+    target = env["cache"] / "fastact" / "tiny" / "t10k-images-idx3-ubyte.gz"
+    mangle, fragment = _DAMAGE[damage]
+    target.write_bytes(mangle(target.read_bytes()))
+    with pytest.raises(ValueError) as exc:  # IDXError or DatasetError
+        ds.load("tiny", mirrors=mirror, timeout=5)
+    msg = str(exc.value)
+    assert str(target) in msg and fragment in msg
+    assert ("delete it" in msg) == isinstance(exc.value, ds.IDXError)
+    # The same file outside the cache: no advice to delete it.
+    elsewhere = tmp_path / "copy"
+    elsewhere.mkdir()
+    for fname in spec.files.values():
+        (elsewhere / fname).write_bytes((target.parent / fname).read_bytes())
+    with pytest.raises(ValueError) as exc:
+        ds.load("tiny", path=elsewhere, download=False)
+    assert str(elsewhere) in str(exc.value) and "delete it" not in str(exc.value)
+    # Following the advice: the next run downloads the file again.
+    target.unlink()
+    assert_loaded(ds.load("tiny", mirrors=mirror, timeout=5), arrays)
+    assert server["requests"].count("/b/t10k-images-idx3-ubyte.gz") == 2
 
 
 # --------------------------------------------------------------------------
