@@ -24,6 +24,7 @@ mixture.  It knows nothing of the model, so ``MLP.save`` uses it too.
 """
 
 import contextlib
+import glob
 import hashlib
 import json
 import math
@@ -238,7 +239,21 @@ def save_checkpoint(path, named_parameters, optimizer, state, run):
     def write(handle):
         np.savez(handle, __header__=np.array(text), **arrays)
 
-    return atomic_write(path, write)
+    atomic_write(path, write)
+    _remove_stale_temporaries(path)
+    return path
+
+
+def _remove_stale_temporaries(path):
+    # A run killed while writing leaves its temporary file behind; the next
+    # successful write of the same checkpoint removes such leftovers, so
+    # repeated kills do not fill the folder.
+    target = os.path.abspath(os.fspath(path))
+    pattern = os.path.join(os.path.dirname(target),
+                           f".{glob.escape(os.path.basename(target))}.*.tmp")
+    for leftover in glob.glob(pattern):
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
 
 
 def load_checkpoint(path):
