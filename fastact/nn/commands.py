@@ -515,7 +515,10 @@ def results_markdown(summary, meta):
 
 
 def plot_curves(runs, meta, path):
-    """Validation accuracy and training loss per epoch, one line per activation."""
+    """Validation accuracy and training loss per epoch, one line per activation.
+
+    Writes the plot to ``path`` and returns the matplotlib Figure.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -553,3 +556,4 @@ def plot_curves(runs, meta, path):
     fig.suptitle(f"{meta['dataset']}, {'-'.join(map(str, meta['sizes']))}: mean over "
                  f"{n} seed{'s' if n != 1 else ''} (band: min-max)")
     fig.savefig(path, dpi=120)
+    return fig
