@@ -43,8 +43,12 @@ def main(argv=None):
     returns 130.  No traceback is shown: the commands report the errors they
     expect themselves, and anything else is reported here in one line.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the commands' modules import
+        print("fastact: interrupted", file=sys.stderr)
+        return 130
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

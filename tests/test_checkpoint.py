@@ -33,6 +33,15 @@ def fresh(activation="prelu", dtype=np.float32):
     return MLP((6, 8, 3), activation, dtype=dtype, seed=1)
 
 
+@pytest.fixture(autouse=True)
+def _python_sigint_handler():
+    """Python's own SIGINT handler, even where the test runner was started with
+    SIGINT ignored (a background job of a shell without job control)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt_at(step):
     """A progress factory that sends this process SIGINT after global step ``step``."""
     taken = [0]
@@ -367,6 +376,12 @@ def _train_cmd(data, *extra):
             *extra]
 
 
+def _sigint_default():
+    # A shell without job control starts background jobs with SIGINT
+    # ignored, and children inherit that; the CLI must see a real Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env():
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     env.pop("PYTHONWARNINGS", None)
@@ -436,7 +451,7 @@ def test_sigint_stops_writes_checkpoint_and_exits_130(small_idx, tmp_path):
     cmd = _train_cmd(small_idx, "--checkpoint", str(ckpt), "--checkpoint-every", "1000000")
     cmd[cmd.index("--epochs") + 1] = "5000"
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_sigint_default)
     assert "training samples" in proc.stdout.readline()
     assert proc.stdout.readline().startswith("epoch")
     proc.send_signal(signal.SIGINT)
@@ -452,7 +467,7 @@ def test_sigint_stops_writes_checkpoint_and_exits_130(small_idx, tmp_path):
     cmd = _train_cmd(small_idx)
     cmd[cmd.index("--epochs") + 1] = "5000"
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_sigint_default)
     proc.stdout.readline()
     proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
@@ -469,7 +484,7 @@ def test_sigint_then_resume_matches_uninterrupted_run(small_idx, tmp_path):
     cmd = _train_cmd(small_idx, "--checkpoint", str(ckpt), "--save", str(final))
     cmd[cmd.index("--epochs") + 1] = "30"
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_sigint_default)
     proc.stdout.readline()
     proc.stdout.readline()
     proc.send_signal(signal.SIGINT)

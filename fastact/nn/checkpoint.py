@@ -145,11 +145,18 @@ def atomic_write(path, write):
     return path
 
 
+_UMASK = None
+
+
 def _umask():
-    # os.umask can only be read by setting it; 0o022 is restored at once.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    # os.umask can only be read by setting it, which races with threads that
+    # create files at that instant; so read it once per process.
+    global _UMASK
+    if _UMASK is None:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _UMASK = mask
+    return _UMASK
 
 
 def _fsync_directory(directory):
