@@ -490,7 +490,8 @@ def results_markdown(summary, meta):
         f"# Activation comparison on {meta['dataset']}",
         "",
         f"Network {'-'.join(map(str, meta['sizes']))}, inputs scaled to [0, 1], "
-        f"{opt} lr {meta['lr']:g}, batch {meta['batch_size']}, {meta['epochs']} epochs, "
+        f"{opt} lr {meta['lr']:g}, batch {meta['batch_size']}, {meta['epochs']} "
+        f"epoch{'s' if meta['epochs'] != 1 else ''}, "
         f"{meta['dtype']}; validation: the last {n_val} of {meta['n_train']} training "
         f"samples; test: {meta['n_test']} samples.  Seeds {', '.join(map(str, seeds))} "
         f"(each seeds the initial weights and the batch order).",
@@ -553,7 +554,7 @@ def plot_curves(runs, meta, path):
         ax.set_xlim(0.5, n_epochs + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     n = len(meta["seeds"])
-    fig.suptitle(f"{meta['dataset']}, {'-'.join(map(str, meta['sizes']))}: mean over "
-                 f"{n} seed{'s' if n != 1 else ''} (band: min-max)")
+    fig.suptitle(f"{meta['dataset']}, {'-'.join(map(str, meta['sizes']))}: "
+                 + (f"mean over {n} seeds (band: min-max)" if n > 1 else "one seed"))
     fig.savefig(path, dpi=120)
     return fig
