@@ -273,6 +273,9 @@ def _damaged(good, header, tmp_path):
     h["state"]["step"] = -1
     add("negative_step", header=h)
     h = json.loads(json.dumps(header))
+    h["state"]["step"] = 1000
+    add("step_past_epoch", header=h)
+    h = json.loads(json.dumps(header))
     h["state"]["rng_state"] = {"bit_generator": "PCG64", "state": "nonsense"}
     add("bad_rng", header=h)
     add("not_a_checkpoint", header={"format": "something else", "version": 1})
@@ -284,11 +287,14 @@ def test_damaged_checkpoints_are_refused_naming_the_file(good_checkpoint, tmp_pa
     X, y = blobs()
     cases = _damaged(good, header, tmp_path)
     assert len(cases) >= 20
+    untouched = fresh()._flat_params.copy()
     for name, path in cases:
+        model = fresh()
         with pytest.raises(CheckpointError) as info:
-            fresh().fit(X, y, resume=path, **FIT)
+            model.fit(X, y, resume=path, **FIT)
         assert str(info.value).startswith(str(path)), name
         assert "\n" not in str(info.value)
+        assert np.array_equal(model._flat_params, untouched), name  # nothing half-loaded
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         ck.load_checkpoint(tmp_path / "missing.npz")
 

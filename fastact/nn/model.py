@@ -392,7 +392,7 @@ class MLP:
             run = self._run_settings(X_train, y_train, X_val, y_val, batch_size, shuffle,
                                      seed, validation_data is not None, validation_split, opt)
         if resume is not None:
-            state = self._resume(resume, run, opt, rng, epochs, keys)
+            state = self._resume(resume, run, opt, rng, epochs, steps, keys)
         state.rng_state = rng.bit_generator.state
         self.history = state.history
         loop = _Loop(self, opt, rng, state, run, X_train, y_train, X_val, y_val, epochs,
@@ -428,11 +428,14 @@ class MLP:
                      "digest": _ckpt.data_digest(X_train, y_train, X_val, y_val)},
         }
 
-    def _resume(self, path, run, opt, rng, epochs, keys):
+    def _resume(self, path, run, opt, rng, epochs, steps, keys):
         """Load a checkpoint into the model, optimiser and generator; return its state."""
         ck = _ckpt.load_checkpoint(path)
         _ckpt.check_run(ck.path, ck.run, run)
         state = ck.state
+        if state.step > steps:
+            raise _ckpt.CheckpointError(
+                f"{ck.path}: damaged checkpoint: step {state.step} of an epoch of {steps} steps")
         if state.epoch > epochs or (state.epoch == epochs and state.step > 0):
             raise _ckpt.CheckpointError(
                 f"{ck.path}: the checkpoint is past epoch {epochs} (it has {state.epoch} "
@@ -441,9 +444,22 @@ class MLP:
         if unknown:
             raise _ckpt.CheckpointError(
                 f"{ck.path}: damaged checkpoint: unknown history entries {sorted(unknown)}")
-        _ckpt.restore_parameters(ck, self.named_parameters())
-        _ckpt.restore_optimizer(ck, opt)
-        _ckpt.restore_rng(ck, rng)
+        # Each restore checks everything before it copies; keep what was there
+        # so that a failure in a later one leaves no mixture behind.
+        saved_params = self._flat_params.copy()
+        saved_opt = opt.state_dict()
+        saved_opt = {"steps": saved_opt["steps"],
+                     "arrays": {k: v.copy() for k, v in saved_opt["arrays"].items()}}
+        saved_rng = rng.bit_generator.state
+        try:
+            _ckpt.restore_parameters(ck, self.named_parameters())
+            _ckpt.restore_optimizer(ck, opt)
+            _ckpt.restore_rng(ck, rng)
+        except BaseException:
+            self._flat_params[...] = saved_params
+            opt.load_state_dict(saved_opt)
+            rng.bit_generator.state = saved_rng
+            raise
         state.history = {k: list(state.history.get(k, [])) for k in keys}
         return state
 
