@@ -283,9 +283,9 @@ def load_checkpoint(path):
             if "__header__" not in data.files:
                 raise CheckpointError(f"{path}: not a fastact checkpoint (no header)")
             header = json.loads(str(data["__header__"][()]))
-            if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
-                raise CheckpointError(f"{path}: not a fastact checkpoint "
-                                      f"(format {header.get('format') if isinstance(header, dict) else None!r})")
+            kind = header.get("format") if isinstance(header, dict) else None
+            if kind != CHECKPOINT_FORMAT:
+                raise CheckpointError(f"{path}: not a fastact checkpoint (format {kind!r})")
             version = header.get("version")
             if not _is_int(version) or version < 1:
                 raise CheckpointError(f"{path}: damaged checkpoint: bad version {version!r}")
