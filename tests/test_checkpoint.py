@@ -220,6 +220,18 @@ def test_atomic_write_leaves_the_old_file_on_error(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["f.bin"]
 
 
+def test_atomic_write_removes_temporaries_of_dead_writers_only(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".f.bin.{dead.pid}.abc123.tmp"
+    live = tmp_path / f".f.bin.{os.getppid()}.def456.tmp"  # a running writer's
+    other = tmp_path / f".g.bin.{dead.pid}.abc123.tmp"     # another target's
+    for p in (stale, live, other):
+        p.write_bytes(b"partial")
+    ck.atomic_write(tmp_path / "f.bin", lambda h: h.write(b"new"))
+    assert sorted(os.listdir(tmp_path)) == sorted(["f.bin", live.name, other.name])
+
+
 def _rewrite(src, dst, header=None, drop=()):
     with np.load(src, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files if k not in drop}

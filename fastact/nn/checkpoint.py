@@ -122,12 +122,13 @@ def atomic_write(path, write):
     only within one file system), which is flushed and fsynced, then renamed
     over ``path``; the folder is fsynced so the rename itself survives a
     power cut.  On any error the temporary file is removed and ``path`` is
-    left as it was.  Returns ``path``.
+    left as it was.  Temporary files of the same target left by processes
+    that were killed are removed after a successful write.  Returns ``path``.
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
-                               suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp",
+                               prefix=f".{os.path.basename(target)}.{os.getpid()}.")
     try:
         if hasattr(os, "fchmod"):  # mkstemp's 0600 would hide the file from others
             umask = _umask()
@@ -142,10 +143,37 @@ def atomic_write(path, write):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+    _remove_stale_temporaries(target)
     return path
 
 
 _UMASK = None
+
+
+def _remove_stale_temporaries(target):
+    # A process killed while writing leaves its temporary file behind; the
+    # next successful write of the same file removes those of processes that
+    # no longer exist (the name carries the writer's pid), so repeated kills
+    # do not fill the folder and a concurrent writer's file is left alone.
+    target = os.path.abspath(target)
+    base = os.path.basename(target)
+    pattern = os.path.join(os.path.dirname(target), f".{glob.escape(base)}.*.tmp")
+    for leftover in glob.glob(pattern):
+        pid = os.path.basename(leftover)[len(base) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or no os.kill
+        return True
+    return True
 
 
 def _umask():
@@ -246,21 +274,7 @@ def save_checkpoint(path, named_parameters, optimizer, state, run):
     def write(handle):
         np.savez(handle, __header__=np.array(text), **arrays)
 
-    atomic_write(path, write)
-    _remove_stale_temporaries(path)
-    return path
-
-
-def _remove_stale_temporaries(path):
-    # A run killed while writing leaves its temporary file behind; the next
-    # successful write of the same checkpoint removes such leftovers, so
-    # repeated kills do not fill the folder.
-    target = os.path.abspath(os.fspath(path))
-    pattern = os.path.join(os.path.dirname(target),
-                           f".{glob.escape(os.path.basename(target))}.*.tmp")
-    for leftover in glob.glob(pattern):
-        with contextlib.suppress(OSError):
-            os.unlink(leftover)
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path):
