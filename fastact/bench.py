@@ -18,6 +18,7 @@ fastest peer's time, or at least 90 % of the copy bandwidth.  The allocating
 call (no ``out=``) is timed beside it against PyTorch's allocating call.
 """
 
+import argparse
 import json
 import os
 import platform
@@ -335,12 +336,18 @@ def format_table(cells):
 
 # --------------------------------------------------------------------- CLI --
 
+# Argument types raise argparse.ArgumentTypeError so that its message, not
+# argparse's generic "invalid value", reaches the user (with status 2).
+
 def _csv(kind, allowed):
     def parse(text):
         items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"no {kind} given")
         for item in items:
             if item not in allowed:
-                raise ValueError(f"unknown {kind} {item!r}; choose from {', '.join(allowed)}")
+                raise argparse.ArgumentTypeError(
+                    f"unknown {kind} {item!r}; choose from {', '.join(allowed)}")
         return items
     return parse
 
@@ -349,11 +356,27 @@ def _sizes(text):
     sizes = []
     for item in text.split(","):
         item = item.strip()
-        value = 2 ** int(item[2:]) if item.startswith("2^") else int(item)
+        try:
+            value = 2 ** int(item[2:]) if item.startswith("2^") else int(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"size {item!r} is not an integer or 2^K") from None
         if value < PRELU_CHANNELS or value % PRELU_CHANNELS:
-            raise ValueError(f"size {item} must be a multiple of {PRELU_CHANNELS}")
+            raise argparse.ArgumentTypeError(
+                f"size {item} must be a positive multiple of {PRELU_CHANNELS}")
         sizes.append(value)
     return sizes
+
+
+def _thread_counts(text):
+    try:
+        counts = [int(v) for v in text.split(",")]
+    except ValueError:
+        counts = [0]
+    if min(counts) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected positive thread counts like 1,2, got {text!r}")
+    return counts
 
 
 def register(subparsers):
@@ -370,7 +393,7 @@ def register(subparsers):
     parser.add_argument("--sizes", type=_sizes, default=None,
                         help="comma-separated element counts, e.g. 2^12,2^20 (default: "
                              "2^12,2^16,2^20,2^24; --quick: 2^12,2^20)")
-    parser.add_argument("--threads", type=lambda t: [int(v) for v in t.split(",")],
+    parser.add_argument("--threads", type=_thread_counts,
                         default=[1, 2], help="comma-separated thread counts (default: 1,2)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer sizes and shorter timings (under a minute)")

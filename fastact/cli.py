@@ -36,11 +36,26 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line; returns the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; returns the process exit status.
+
+    A bad argument prints the usage and raises ``SystemExit(2)`` (argparse's
+    convention); a runtime error prints one line and returns 1; Ctrl-C
+    returns 130.  No traceback is shown: the commands report the errors they
+    expect themselves, and anything else is reported here in one line.
+    """
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the commands' modules import
+        print("fastact: interrupted", file=sys.stderr)
+        return 130
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"fastact {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # an unexpected failure: still one line, status 1
+        message = " ".join(str(exc).split())
+        print(f"fastact {args.command}: error: {type(exc).__name__}"
+              + (f": {message}" if message else ""), file=sys.stderr)
+        return 1

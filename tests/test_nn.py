@@ -518,6 +518,7 @@ def test_cli_bad_arguments(capsys):
         _cli(["train", "--epochs", "0"])
     assert info.value.code == 2
     assert "positive integer" in capsys.readouterr().err
-    rc = _cli(["compare", "--activations", "relu,swish", "--no-download"])
-    assert rc != 0
+    with pytest.raises(SystemExit) as info:
+        _cli(["compare", "--activations", "relu,swish", "--no-download"])
+    assert info.value.code == 2
     assert "unknown activation(s) swish" in capsys.readouterr().err

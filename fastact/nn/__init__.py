@@ -14,7 +14,8 @@ The kernels in :mod:`fastact` never import this package.
 
 from .layers import ACTIVATIONS, GELU, Activation, Dense, Layer, LeakyReLU, PReLU, ReLU, make_activation
 from .losses import SoftmaxCrossEntropy, log_softmax
-from .model import MLP, shuffle_rng
+from .checkpoint import CheckpointError
+from .model import MLP, TrainingInterrupted, shuffle_rng
 from .optim import SGD, Adam, Optimizer, make_optimizer
 
 __all__ = [
@@ -35,4 +36,6 @@ __all__ = [
     "Adam",
     "make_optimizer",
     "shuffle_rng",
+    "CheckpointError",
+    "TrainingInterrupted",
 ]

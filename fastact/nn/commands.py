@@ -60,6 +60,47 @@ def _hidden(text):
     return sizes
 
 
+def _number(text, what, ok):
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not np.isfinite(value) or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    return _number(text, "a positive number", lambda v: v > 0)
+
+
+def _nonnegative_float(text):
+    return _number(text, "a number >= 0", lambda v: v >= 0)
+
+
+def _seed(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _activation_list(text):
+    import argparse
+
+    try:
+        return _parse_activations(text)
+    except CommandError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _fraction(text):
     import argparse
 
@@ -90,8 +131,9 @@ def _add_common(parser):
     net.add_argument("--batch-size", type=_positive, default=32, help="default: %(default)s")
     net.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                      help="default: %(default)s (PyTorch's defaults)")
-    net.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
-    net.add_argument("--momentum", type=float, default=0.0,
+    net.add_argument("--lr", type=_positive_float, default=1e-3,
+                     help="learning rate (default: %(default)s)")
+    net.add_argument("--momentum", type=_nonnegative_float, default=0.0,
                      help="SGD momentum (default: %(default)s)")
     net.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                      help="default: %(default)s")
@@ -113,10 +155,23 @@ def register(subparsers):
     _add_common(train)
     train.add_argument("--activation", default="relu", choices=ACTIVATIONS,
                        help="default: %(default)s")
-    train.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    train.add_argument("--seed", type=_seed, default=0, help="default: %(default)s")
     train.add_argument("--save", metavar="FILE.npz", default=None,
                        help="save the trained model (fastact.nn.MLP.load reads it)")
-    train.set_defaults(func=run_train)
+    ckpt = train.add_argument_group(
+        "checkpoints", "Resuming gives bit-identically the weights of an uninterrupted run. "
+                       "Ctrl-C stops at the end of the current step, writes the checkpoint "
+                       "and exits with status 130.")
+    ckpt.add_argument("--checkpoint", metavar="FILE", default=None,
+                      help="write the training state here (atomically) at the end of every "
+                           "epoch, or every --checkpoint-every steps, and at the end")
+    ckpt.add_argument("--checkpoint-every", type=_positive, default=None, metavar="STEPS",
+                      help="training steps between checkpoints (needs --checkpoint)")
+    ckpt.add_argument("--resume", metavar="FILE", default=None,
+                      help="continue from this checkpoint; the data set, network, seed and "
+                           "training settings must be those of the run that wrote it "
+                           "(--epochs may be larger)")
+    train.set_defaults(func=run_train, parser=train)
 
     compare = subparsers.add_parser(
         "compare", help="compare activations: train one network per activation and seed",
@@ -125,9 +180,10 @@ def register(subparsers):
                     "accuracy, training loss, seconds per epoch) and curves.png.",
     )
     _add_common(compare)
-    compare.add_argument("--activations", default=DEFAULT_ACTIVATIONS,
+    compare.add_argument("--activations", type=_activation_list,
+                         default=_parse_activations(DEFAULT_ACTIVATIONS),
                          help="comma-separated, from: " + ", ".join(ACTIVATIONS)
-                              + " (default: %(default)s)")
+                              + f" (default: {DEFAULT_ACTIVATIONS})")
     compare.add_argument("--seeds", type=_positive, default=3,
                          help="number of seeds, 0..N-1 (default: %(default)s)")
     compare.add_argument("--out", default="results", metavar="DIR",
@@ -220,13 +276,6 @@ def _fit_kwargs(args):
                 lr=args.lr, momentum=args.momentum)
 
 
-def _check_hyper(args):
-    if not (np.isfinite(args.lr) and args.lr > 0):
-        raise CommandError(f"--lr must be a positive number, got {args.lr}")
-    if args.momentum < 0 or not np.isfinite(args.momentum):
-        raise CommandError(f"--momentum must be >= 0, got {args.momentum}")
-
-
 # ----------------------------------------------------------------------------
 # fastact train
 # ----------------------------------------------------------------------------
@@ -237,7 +286,11 @@ def _run(name, body, args):
     try:
         return body(args)
     except (CommandError, ValueError, TypeError, FloatingPointError, OSError) as exc:
-        return _error(name, exc)
+        return _error(name, _one_line(exc))
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def run_train(args):
@@ -246,13 +299,18 @@ def run_train(args):
 
 
 def _train(args):
-    from .model import MLP
+    from .model import MLP, TrainingInterrupted
 
-    _check_hyper(args)
-    if args.save:
-        directory = os.path.dirname(os.path.abspath(args.save))
-        if not os.path.isdir(directory):
-            raise CommandError(f"cannot save to {args.save}: {directory} is not a directory")
+    if args.checkpoint_every is not None and args.checkpoint is None:
+        args.parser.error("--checkpoint-every needs --checkpoint FILE")
+    if args.resume is not None and not os.path.isfile(args.resume):
+        raise CommandError(f"cannot resume: {args.resume} does not exist or is not a file")
+    for option, path in (("--save", args.save), ("--checkpoint", args.checkpoint)):
+        if path:
+            directory = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(directory):
+                raise CommandError(f"cannot write {option} {path}: {directory} is not a "
+                                   "directory")
     X, y, X_test, y_test = _load_data(args)
     sizes = _sizes(args, X, y, y_test)
     with _threads(args.threads):
@@ -262,10 +320,18 @@ def _train(args):
               f"{X_test.shape[0]} test samples; network {'-'.join(map(str, sizes))}, "
               f"{args.activation}, {args.optimizer} lr {args.lr:g}, batch {args.batch_size}",
               flush=True)
-        model.fit(X, y, seed=args.seed, progress=_progress_factory(args),
-                  on_epoch_end=lambda e, logs: print(_epoch_line(e, args.epochs, logs),
-                                                     flush=True),
-                  **_fit_kwargs(args))
+        if args.resume:
+            print(f"resuming from {args.resume}", flush=True)
+        try:
+            model.fit(X, y, seed=args.seed, progress=_progress_factory(args),
+                      on_epoch_end=lambda e, logs: print(_epoch_line(e, args.epochs, logs),
+                                                         flush=True),
+                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                      resume=args.resume, **_fit_kwargs(args))
+        except TrainingInterrupted as exc:
+            hint = f" (continue with --resume {args.checkpoint})" if exc.checkpoint else ""
+            print(f"fastact train: {exc}{hint}", file=sys.stderr, flush=True)
+            return 130
         test = model.evaluate(X_test, y_test)
     print(f"test loss {test['loss']:.4f}  test accuracy {test['accuracy']:.4f}")
     if args.save:
@@ -302,8 +368,7 @@ def _parse_activations(text):
 def _compare(args):
     from .model import MLP
 
-    _check_hyper(args)
-    activations = _parse_activations(args.activations)
+    activations = args.activations
     try:  # fail before training, not after minutes of it
         import matplotlib  # noqa: F401
     except ImportError:
@@ -365,13 +430,18 @@ def _version():
 
 
 def _mean_std(values):
+    """Mean and sample standard deviation; the deviation is None for one value."""
     mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    std = statistics.stdev(values) if len(values) > 1 else None
     return mean, std
 
 
 def summarize(runs):
-    """Per activation: means and standard deviations over the seeds."""
+    """Per activation: means and standard deviations over the seeds.
+
+    ``test_accuracy_std`` is None for a single seed: one run says nothing
+    about the spread.
+    """
     summary = {}
     for act, seeds in runs.items():
         test_mean, test_std = _mean_std([r["test_accuracy"] for r in seeds])
@@ -388,17 +458,24 @@ def summarize(runs):
 
 
 def results_table(summary):
-    """The Markdown table of :func:`summarize`'s result."""
-    lines = ["| activation | test accuracy (mean ± std) | final val accuracy | "
-             "final train loss | s/epoch |",
+    """The Markdown table of :func:`summarize`'s result.
+
+    With one seed per activation the accuracy is shown alone: a "± 0.00"
+    would claim a spread that one run cannot measure.
+    """
+    spread = any(row["test_accuracy_std"] is not None for row in summary.values())
+    title = "test accuracy (mean ± std)" if spread else "test accuracy (n=1)"
+    lines = [f"| activation | {title} | final val accuracy | final train loss | s/epoch |",
              "|---|---|---|---|---|"]
     for act, row in summary.items():
         val = f"{100 * row['val_accuracy']:.2f} %" if "val_accuracy" in row else "–"
-        lines.append(
-            f"| {act} | {100 * row['test_accuracy_mean']:.2f} ± "
-            f"{100 * row['test_accuracy_std']:.2f} % | {val} | {row['train_loss']:.4f} | "
-            f"{row['seconds_per_epoch']:.3f} |"
-        )
+        test = f"{100 * row['test_accuracy_mean']:.2f}"
+        if row["test_accuracy_std"] is not None:
+            test += f" ± {100 * row['test_accuracy_std']:.2f}"
+        elif spread:
+            test += " (n=1)"
+        lines.append(f"| {act} | {test} % | {val} | {row['train_loss']:.4f} | "
+                     f"{row['seconds_per_epoch']:.3f} |")
     return "\n".join(lines)
 
 
@@ -413,15 +490,18 @@ def results_markdown(summary, meta):
         f"# Activation comparison on {meta['dataset']}",
         "",
         f"Network {'-'.join(map(str, meta['sizes']))}, inputs scaled to [0, 1], "
-        f"{opt} lr {meta['lr']:g}, batch {meta['batch_size']}, {meta['epochs']} epochs, "
+        f"{opt} lr {meta['lr']:g}, batch {meta['batch_size']}, {meta['epochs']} "
+        f"epoch{'s' if meta['epochs'] != 1 else ''}, "
         f"{meta['dtype']}; validation: the last {n_val} of {meta['n_train']} training "
         f"samples; test: {meta['n_test']} samples.  Seeds {', '.join(map(str, seeds))} "
         f"(each seeds the initial weights and the batch order).",
         "",
         results_table(summary),
         "",
-        f"Test accuracy: mean ± sample standard deviation over the {len(seeds)} seed(s).  "
-        "Final validation accuracy and training loss (mean over the last epoch's batches): "
+        (f"Test accuracy: mean ± sample standard deviation over the {len(seeds)} seeds.  "
+         if len(seeds) > 1 else
+         "Test accuracy of the one seed (one run measures no seed-to-seed spread).  ")
+        + "Final validation accuracy and training loss (mean over the last epoch's batches): "
         "means over the seeds, after the last epoch.  s/epoch: median over all epochs "
         "and seeds of the time spent shuffling and in training steps (validation "
         f"excluded), with {meta['threads']} thread(s) -- wall-clock time, so it depends "
@@ -436,9 +516,13 @@ def results_markdown(summary, meta):
 
 
 def plot_curves(runs, meta, path):
-    """Validation accuracy and training loss per epoch, one line per activation."""
+    """Validation accuracy and training loss per epoch, one line per activation.
+
+    Writes the plot to ``path`` and returns the matplotlib Figure.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
@@ -460,11 +544,17 @@ def plot_curves(runs, meta, path):
                                     color=line.get_color(), alpha=0.15)
     ax_val.set(title="validation accuracy", xlabel="epoch", ylabel="accuracy (%)")
     ax_loss.set(title="training loss", xlabel="epoch", ylabel="mean cross-entropy")
+    n_epochs = max(len(r["history"]["loss"]) for seeds in runs.values() for r in seeds)
     for ax in (ax_val, ax_loss):
         ax.grid(True, alpha=0.3)
         ax.legend()
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        # Epochs are whole numbers: half an epoch either side keeps every
+        # tick on an integer (matplotlib's default margins put a one-epoch
+        # run's view at 0.96..1.04, where only fractional ticks fit).
+        ax.set_xlim(0.5, n_epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     n = len(meta["seeds"])
-    fig.suptitle(f"{meta['dataset']}, {'-'.join(map(str, meta['sizes']))}: mean over "
-                 f"{n} seed{'s' if n != 1 else ''} (band: min-max)")
+    fig.suptitle(f"{meta['dataset']}, {'-'.join(map(str, meta['sizes']))}: "
+                 + (f"mean over {n} seeds (band: min-max)" if n > 1 else "one seed"))
     fig.savefig(path, dpi=120)
+    return fig

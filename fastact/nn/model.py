@@ -8,12 +8,15 @@ import time
 
 import numpy as np
 
+from . import checkpoint as _ckpt
 from . import layers as _layers
+from ._interrupt import DeferredInterrupt as _DeferredInterrupt
+from ._interrupt import TrainingInterrupted
 from .layers import Activation, Dense, make_activation
 from .losses import SoftmaxCrossEntropy, log_softmax
 from .optim import Optimizer, make_optimizer
 
-__all__ = ["MLP", "shuffle_rng", "FORMAT_VERSION"]
+__all__ = ["MLP", "shuffle_rng", "FORMAT_VERSION", "TrainingInterrupted"]
 
 #: Version of the ``.npz`` layout written by :meth:`MLP.save`.
 FORMAT_VERSION = 1
@@ -278,7 +281,8 @@ class MLP:
 
     def fit(self, X, y, epochs=10, batch_size=32, validation_split=0.1, validation_data=None,
             optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=0.0, shuffle=True,
-            seed=None, progress=None, on_epoch_end=None, blas_threads="auto"):
+            seed=None, progress=None, on_epoch_end=None, blas_threads="auto",
+            checkpoint=None, checkpoint_every=None, resume=None):
         """Train with mini-batches; returns (and stores) the per-epoch history.
 
         Parameters
@@ -311,6 +315,30 @@ class MLP:
             are small (batch x largest layer < 2**24 multiply-adds, e.g.
             784-128 at batch 32), where threads gain little and stall badly
             on a busy machine; otherwise unchanged.  ``None``: unchanged.
+        checkpoint : str or path-like, optional
+            Write a checkpoint here (atomically: see
+            :mod:`fastact.nn.checkpoint`) at the end of every epoch, or every
+            ``checkpoint_every`` training steps, and at the end of training.
+        checkpoint_every : int, optional
+            Steps between checkpoints, counted over the whole run.
+        resume : str or path-like, optional
+            Continue from a checkpoint written by a run with the same model,
+            data, batch size, validation split, shuffling, seed and optimiser
+            (anything else raises :class:`~fastact.nn.checkpoint.CheckpointError`
+            naming the settings that differ).  ``epochs`` may be larger than
+            the first run's.  The final weights are bit-identical to those of
+            a run that was never stopped.
+
+        Ctrl-C (SIGINT, in the main thread) stops training at the end of the
+        current step: the checkpoint is written if one is asked for, and
+        :class:`~fastact.nn.model.TrainingInterrupted` (a ``KeyboardInterrupt``)
+        is raised.  A second Ctrl-C interrupts at once.
+
+        Raises
+        ------
+        FloatingPointError
+            The loss or the weights became NaN or infinite; the message names
+            the epoch and step.  No checkpoint is written from that state.
 
         Returns
         -------
@@ -351,28 +379,89 @@ class MLP:
             rng = seed
         else:
             rng = shuffle_rng(self.seed if seed is None else seed)
+        if checkpoint_every is not None:
+            if checkpoint is None:
+                raise ValueError("checkpoint_every needs a checkpoint file (checkpoint=...)")
+            checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every")
         n = X_train.shape[0]
         steps = -(-n // batch_size)
-        xb_full = np.empty((min(batch_size, n), X.shape[1]), dtype=self.dtype)
-        yb_full = np.empty(min(batch_size, n), dtype=np.int32)
-        order = np.arange(n)
-        forward, backward = self._forward, self._backward
-        loss_step = self.loss_fn.forward_backward
-        opt_step = opt.step
-        take = np.take
         keys = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time", "eval_time")
-        history = {k: [] for k in keys}
-        self.history = history
-        tick = max(1, steps // 100)
-        with self._blas_limit(blas_threads, min(batch_size, n)):
-            self._train_epochs(
-                epochs, steps, batch_size, n, X_train, y_train, X_val, y_val, xb_full,
-                yb_full, rng, shuffle, order, forward, backward, loss_step, opt_step, take,
-                history, tick, progress, on_epoch_end)
+        state = _ckpt.TrainState(history={k: [] for k in keys})
+        run = None
+        if checkpoint is not None or resume is not None:
+            run = self._run_settings(X_train, y_train, X_val, y_val, batch_size, shuffle,
+                                     seed, validation_data is not None, validation_split, opt)
+        if resume is not None:
+            state = self._resume(resume, run, opt, rng, epochs, steps, keys)
+        state.rng_state = rng.bit_generator.state
+        self.history = state.history
+        loop = _Loop(self, opt, rng, state, run, X_train, y_train, X_val, y_val, epochs,
+                     steps, batch_size, shuffle, progress, on_epoch_end, checkpoint,
+                     checkpoint_every)
+        # Divergence is reported as an error below, so NumPy's overflow
+        # warnings on the way there would only be noise.
+        with self._blas_limit(blas_threads, min(batch_size, n)), \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                _DeferredInterrupt() as interrupt:
+            loop.run(interrupt)
+        history = dict(state.history)
         for k in keys:
-            if not history[k]:
-                del history[k]
+            if not history.get(k):
+                history.pop(k, None)
+        self.history = history
         return history
+
+    def _run_settings(self, X_train, y_train, X_val, y_val, batch_size, shuffle, seed,
+                      explicit_validation, validation_split, opt):
+        """What a resumed run must share with the one that wrote the checkpoint."""
+        if isinstance(seed, np.random.Generator):
+            seed = "generator"  # its state is in the checkpoint; nothing to compare
+        return {
+            "model": self.config(),
+            "fit": {"batch_size": batch_size, "shuffle": bool(shuffle),
+                    "seed": self.seed if seed is None else seed,
+                    "validation": "validation_data" if explicit_validation
+                    else float(validation_split or 0.0)},
+            "optimizer": opt.hyperparameters(),
+            "data": {"train": list(X_train.shape),
+                     "validation": None if X_val is None else list(X_val.shape),
+                     "digest": _ckpt.data_digest(X_train, y_train, X_val, y_val)},
+        }
+
+    def _resume(self, path, run, opt, rng, epochs, steps, keys):
+        """Load a checkpoint into the model, optimiser and generator; return its state."""
+        ck = _ckpt.load_checkpoint(path)
+        _ckpt.check_run(ck.path, ck.run, run)
+        state = ck.state
+        if state.step > steps:
+            raise _ckpt.CheckpointError(
+                f"{ck.path}: damaged checkpoint: step {state.step} of an epoch of {steps} steps")
+        if state.epoch > epochs or (state.epoch == epochs and state.step > 0):
+            raise _ckpt.CheckpointError(
+                f"{ck.path}: the checkpoint is past epoch {epochs} (it has {state.epoch} "
+                f"epochs and {state.step} steps done); ask for at least {state.epoch + 1} epochs")
+        unknown = set(state.history) - set(keys)
+        if unknown:
+            raise _ckpt.CheckpointError(
+                f"{ck.path}: damaged checkpoint: unknown history entries {sorted(unknown)}")
+        # Each restore checks everything before it copies; keep what was there
+        # so that a failure in a later one leaves no mixture behind.
+        saved_params = self._flat_params.copy()
+        saved_opt = opt.state_dict()
+        saved_opt = {"steps": saved_opt["steps"],
+                     "arrays": {k: v.copy() for k, v in saved_opt["arrays"].items()}}
+        saved_rng = rng.bit_generator.state
+        try:
+            _ckpt.restore_parameters(ck, self.named_parameters())
+            _ckpt.restore_optimizer(ck, opt)
+            _ckpt.restore_rng(ck, rng)
+        except BaseException:
+            self._flat_params[...] = saved_params
+            opt.load_state_dict(saved_opt)
+            rng.bit_generator.state = saved_rng
+            raise
+        state.history = {k: list(state.history.get(k, [])) for k in keys}
+        return state
 
     def _blas_limit(self, blas_threads, batch_size):
         if blas_threads is None:
@@ -388,50 +477,6 @@ class MLP:
         except ImportError:  # pragma: no cover - optional
             return contextlib.nullcontext()
         return threadpool_limits(limits=blas_threads, user_api="blas")
-
-    def _train_epochs(self, epochs, steps, batch_size, n, X_train, y_train, X_val, y_val,
-                      xb_full, yb_full, rng, shuffle, order, forward, backward, loss_step,
-                      opt_step, take, history, tick, progress, on_epoch_end):
-        for epoch in range(epochs):
-            bar = progress(steps, f"epoch {epoch + 1}/{epochs}") if progress else None
-            t0 = time.perf_counter()
-            perm = rng.permutation(n) if shuffle else order
-            loss_sum, correct = 0.0, 0
-            for s in range(steps):
-                idx = perm[s * batch_size:(s + 1) * batch_size]
-                m = idx.shape[0]
-                if m == batch_size:
-                    xb, yb = xb_full, yb_full
-                else:
-                    xb, yb = xb_full[:m], yb_full[:m]
-                take(X_train, idx, axis=0, out=xb, mode="clip")
-                take(y_train, idx, out=yb, mode="clip")
-                loss, c, grad = loss_step(forward(xb), yb)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(
-                        f"training diverged: the loss is {loss} at epoch {epoch + 1}, "
-                        f"step {s + 1}; try a smaller learning rate"
-                    )
-                backward(grad)
-                opt_step()
-                loss_sum += loss * m
-                correct += c
-                if bar is not None and (s + 1) % tick == 0:
-                    bar.update(tick)
-            epoch_time = time.perf_counter() - t0
-            if bar is not None:
-                bar.update(steps - (steps // tick) * tick)
-                bar.close()
-            logs = {"loss": loss_sum / n, "accuracy": correct / n, "epoch_time": epoch_time}
-            if X_val is not None:
-                t1 = time.perf_counter()
-                val = self._evaluate(X_val, y_val)  # (under the fit's BLAS limit too)
-                logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"],
-                            eval_time=time.perf_counter() - t1)
-            for k, v in logs.items():
-                history[k].append(v)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, logs)
 
     # ------------------------------------------------------------------
     # Persistence
@@ -451,16 +496,20 @@ class MLP:
     def save(self, path):
         """Write the architecture and every parameter to a ``.npz`` file at ``path``.
 
-        The file is written exactly at ``path`` (no suffix is added).
-        Returns ``path``.
+        The file is written exactly at ``path`` (no suffix is added), through
+        a temporary file renamed over it, so a crash never leaves a
+        half-written model.  Returns ``path``.
         """
         header = {"format": "fastact.nn.MLP", "version": FORMAT_VERSION, "config": self.config()}
         arrays = {name: param for name, param in self.named_parameters()}
         directory = os.path.dirname(os.fspath(path))
         if directory:
             os.makedirs(directory, exist_ok=True)
-        with open(path, "wb") as handle:
+
+        def write(handle):
             np.savez(handle, __header__=np.array(json.dumps(header)), **arrays)
+
+        _ckpt.atomic_write(path, write)
         return path
 
     @classmethod
@@ -471,9 +520,14 @@ class MLP:
                 if "__header__" not in data.files:
                     raise ValueError(f"{path}: not a fastact model file (no header)")
                 header = json.loads(str(data["__header__"]))
-                if header.get("format") != "fastact.nn.MLP":
+                if not isinstance(header, dict) or header.get("format") != "fastact.nn.MLP":
                     raise ValueError(f"{path}: not a fastact MLP file")
-                if header.get("version", 0) > FORMAT_VERSION:
+                version = header.get("version")
+                if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                    raise ValueError(f"{path}: damaged model file: bad version {version!r}")
+                if not isinstance(header.get("config"), dict):
+                    raise ValueError(f"{path}: damaged model file: no model configuration")
+                if version > FORMAT_VERSION:
                     raise ValueError(
                         f"{path}: written by a newer fastact (format {header['version']})"
                     )
@@ -503,3 +557,128 @@ class MLP:
     def __repr__(self):
         return (f"MLP(sizes={self.sizes}, activation={self.activation!r}, "
                 f"dtype={self.dtype.name}, seed={self.seed})")
+
+
+class _Loop:
+    """One ``fit``'s training loop: steps, epoch ends, checkpoints and Ctrl-C.
+
+    Everything that changes from step to step and must survive a restart is
+    in ``state`` (a :class:`~fastact.nn.checkpoint.TrainState`), the model's
+    parameters and the optimiser; the loop keeps only reusable buffers.
+    """
+
+    def __init__(self, model, opt, rng, state, run, X_train, y_train, X_val, y_val, epochs,
+                 steps, batch_size, shuffle, progress, on_epoch_end, checkpoint,
+                 checkpoint_every):
+        self.model, self.opt, self.rng, self.state = model, opt, rng, state
+        self.settings = run
+        self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
+        self.epochs, self.steps, self.batch_size, self.shuffle = epochs, steps, batch_size, shuffle
+        self.progress, self.on_epoch_end = progress, on_epoch_end
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+
+    def save(self):
+        if self.checkpoint is not None:
+            _ckpt.save_checkpoint(self.checkpoint, self.model.named_parameters(), self.opt,
+                                  self.state, self.settings)
+
+    def _check_weights(self):
+        # The loss check catches most divergence; this catches weights that
+        # overflowed in the optimiser step after the last finite loss, so
+        # neither a checkpoint nor the final model holds NaN.
+        if not np.isfinite(self.model._flat_params).all():
+            state = self.state
+            raise FloatingPointError(
+                f"training diverged: the weights became NaN or infinite at epoch "
+                f"{state.epoch + 1}, step {state.step}; try a smaller learning rate")
+
+    def _stop(self, bar):
+        if bar is not None:
+            bar.close()
+        self._check_weights()
+        self.save()
+        state = self.state
+        where = f"epoch {state.epoch + 1}, step {state.step}/{self.steps}"
+        if state.step == 0:
+            where = f"the end of epoch {state.epoch}"
+        kept = (f"checkpoint written to {self.checkpoint}" if self.checkpoint is not None
+                else "no checkpoint written")
+        raise TrainingInterrupted(f"training interrupted at {where}; {kept}",
+                                  state.epoch + 1, state.step, self.checkpoint)
+
+    def run(self, interrupt):
+        model, state, rng = self.model, self.state, self.rng
+        X_train, y_train, X_val, y_val = self.X_train, self.y_train, self.X_val, self.y_val
+        epochs, steps, batch_size = self.epochs, self.steps, self.batch_size
+        progress, every = self.progress, self.checkpoint_every
+        n = X_train.shape[0]
+        xb_full = np.empty((min(batch_size, n), X_train.shape[1]), dtype=model.dtype)
+        yb_full = np.empty(min(batch_size, n), dtype=np.int32)
+        order = np.arange(n)
+        forward, backward = model._forward, model._backward
+        loss_step = model.loss_fn.forward_backward
+        opt_step = self.opt.step
+        take = np.take
+        history = state.history
+        tick = max(1, steps // 100)
+        done = state.epoch * steps + state.step  # steps taken over all epochs
+        while state.epoch < epochs:
+            epoch = state.epoch
+            bar = progress(steps, f"epoch {epoch + 1}/{epochs}") if progress else None
+            if bar is not None and state.step:
+                bar.update(state.step)
+            t0 = time.perf_counter()
+            time_before = state.epoch_time
+            # Drawn even when resuming after the epoch's last step, so the
+            # generator ends where an uninterrupted run leaves it.
+            perm = rng.permutation(n) if self.shuffle else order
+            for s in range(state.step, steps):
+                idx = perm[s * batch_size:(s + 1) * batch_size]
+                m = idx.shape[0]
+                if m == batch_size:
+                    xb, yb = xb_full, yb_full
+                else:
+                    xb, yb = xb_full[:m], yb_full[:m]
+                take(X_train, idx, axis=0, out=xb, mode="clip")
+                take(y_train, idx, out=yb, mode="clip")
+                loss, c, grad = loss_step(forward(xb), yb)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(
+                        f"training diverged: the loss is {loss} at epoch {epoch + 1}, "
+                        f"step {s + 1}; try a smaller learning rate"
+                    )
+                backward(grad)
+                opt_step()
+                state.loss_sum += loss * m
+                state.correct += c
+                state.step = s + 1
+                done += 1
+                if bar is not None and (s + 1) % tick == 0:
+                    bar.update(tick)
+                if interrupt.requested or (every is not None and done % every == 0):
+                    state.epoch_time = time_before + (time.perf_counter() - t0)
+                    if interrupt.requested:
+                        self._stop(bar)
+                    self._check_weights()
+                    self.save()
+            state.epoch_time = time_before + (time.perf_counter() - t0)
+            if bar is not None:
+                bar.update(steps - (steps // tick) * tick)
+                bar.close()
+            self._check_weights()
+            logs = {"loss": state.loss_sum / n, "accuracy": state.correct / n,
+                    "epoch_time": state.epoch_time}
+            if X_val is not None:
+                t1 = time.perf_counter()
+                val = model._evaluate(X_val, y_val)  # (under the fit's BLAS limit too)
+                logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"],
+                            eval_time=time.perf_counter() - t1)
+            for k, v in logs.items():
+                history[k].append(v)
+            state.next_epoch(rng.bit_generator.state)
+            if every is None or state.epoch == epochs:
+                self.save()
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(epoch, logs)
+            if interrupt.requested and state.epoch < epochs:
+                self._stop(None)

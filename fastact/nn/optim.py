@@ -40,6 +40,56 @@ class Optimizer:
     def step(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # Names of the attributes that hold one state array per parameter pair,
+    # and of the hyperparameters a resumed run must share; subclasses extend.
+    _state_lists = ()
+    _hyperparameters = ("lr",)
+
+    def hyperparameters(self):
+        """The settings that define the update, JSON-friendly (for checkpoints)."""
+        return {"type": type(self).__name__,
+                **{name: _jsonable(getattr(self, name)) for name in self._hyperparameters}}
+
+    def state_dict(self):
+        """Everything that changes while training: ``{"steps": int, "arrays": {name: array}}``.
+
+        The arrays are the optimiser's own buffers (not copies): write them
+        out before the next :meth:`step`.
+        """
+        arrays = {f"{name}.{i}": buf
+                  for name in self._state_lists
+                  for i, buf in enumerate(getattr(self, name))}
+        return {"steps": self.steps, "arrays": arrays}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned, copying into the existing buffers."""
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"optimizer step count must be a non-negative integer, got {steps!r}")
+        arrays = state["arrays"]
+        expected = {f"{name}.{i}": buf
+                    for name in self._state_lists
+                    for i, buf in enumerate(getattr(self, name))}
+        missing = sorted(set(expected) - set(arrays))
+        extra = sorted(set(arrays) - set(expected))
+        if missing or extra:
+            raise ValueError(f"optimizer state does not match {type(self).__name__}: "
+                             f"missing {missing}, unexpected {extra}")
+        for key, buf in expected.items():
+            stored = np.asarray(arrays[key])
+            if stored.shape != buf.shape or stored.dtype != buf.dtype:
+                raise ValueError(f"optimizer state {key} has shape {stored.shape} and dtype "
+                                 f"{stored.dtype}, expected {buf.shape} and {buf.dtype}")
+        for key, buf in expected.items():
+            buf[...] = arrays[key]
+        self.steps = int(steps)
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum.
@@ -60,6 +110,9 @@ class SGD(Optimizer):
         self.momentum, self.dampening = float(momentum), float(dampening)
         self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
         self.buffers = [np.zeros_like(p) for p, _ in self.pairs]
+
+    _state_lists = ("buffers",)
+    _hyperparameters = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
 
     def step(self):
         first = self.steps == 0
@@ -104,6 +157,9 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay = (b1, b2), float(eps), float(weight_decay)
         self.exp_avg = [np.zeros_like(p) for p, _ in self.pairs]
         self.exp_avg_sq = [np.zeros_like(p) for p, _ in self.pairs]
+
+    _state_lists = ("exp_avg", "exp_avg_sq")
+    _hyperparameters = ("lr", "betas", "eps", "weight_decay")
 
     def step(self):
         self.steps += 1
