@@ -4,6 +4,10 @@
   python tools/gelu_accuracy.py --impl header [--cflags "-mavx2 -mfma"] [--quick]
   python tools/gelu_accuracy.py --impl fastact [--level baseline|avx2|avx512]
       (without --level: FASTACT_SIMD if set, else the best level of this CPU)
+  python tools/gelu_accuracy.py --impl scipy     (the textbook formulas in the
+      input's dtype with NumPy and scipy.special, as a user would write them)
+  python tools/gelu_accuracy.py --impl torch [--level default|avx2|avx512]
+      (PyTorch's CPU kernels; --level sets ATEN_CPU_CAPABILITY)
   options: --dtype f32|f64|both  --stride N (f32 sweep: every N-th float)
            --n64 N (random float64 points)  --json PATH  --bench
 
@@ -81,6 +85,54 @@ class FastactImpl:
         if name.endswith("grad"):
             return np.asarray(self.fa.gelu_backward(np.ones_like(x), x, approximate=appr))
         return np.asarray(self.fa.gelu(x, approximate=appr))
+
+
+class ScipyImpl:
+    """The formulas as written with NumPy/SciPy, evaluated in the input's dtype."""
+
+    def __init__(self):
+        import scipy
+        from scipy.special import erf
+        self.erf = erf
+        self.cmd = "NumPy %s / SciPy %s formulas in the input's dtype" % (np.__version__, scipy.__version__)
+
+    def __call__(self, name, x):
+        t = x.dtype.type
+        c = t(np.sqrt(2 / np.pi))
+        with np.errstate(all="ignore"):
+            if name == "gelu":
+                return t(0.5) * x * (t(1) + self.erf(x / t(np.sqrt(2))))
+            if name == "gelu_grad":
+                cdf = t(0.5) * (t(1) + self.erf(x / t(np.sqrt(2))))
+                return cdf + x * np.exp(t(-0.5) * x * x) / t(np.sqrt(2 * np.pi))
+            th = np.tanh(c * (x + t(0.044715) * x * x * x))
+            if name == "gelu_tanh":
+                return t(0.5) * x * (t(1) + th)
+            return (t(0.5) * (t(1) + th)
+                    + t(0.5) * x * (t(1) - th * th) * c * (t(1) + t(3 * 0.044715) * x * x))
+
+
+class TorchImpl:
+    """PyTorch's CPU kernels: torch.nn.functional.gelu and aten.gelu_backward."""
+
+    def __init__(self, level=None):
+        if level:                       # read when torch is first imported
+            os.environ["ATEN_CPU_CAPABILITY"] = level
+        import torch
+        self.torch = torch
+        torch.set_num_threads(1)
+        cap = torch.backends.cpu.get_cpu_capability()
+        self.cmd = "PyTorch %s, ATEN_CPU_CAPABILITY %s" % (torch.__version__, cap)
+
+    def __call__(self, name, x):
+        torch = self.torch
+        appr = "tanh" if "tanh" in name else "none"
+        tx = torch.from_numpy(np.ascontiguousarray(x))
+        if name.endswith("grad"):
+            y = torch.ops.aten.gelu_backward(torch.ones_like(tx), tx, approximate=appr)
+        else:
+            y = torch.nn.functional.gelu(tx, approximate=appr)
+        return y.numpy()
 
 
 # ---------------------------------------------------------------- references
@@ -288,9 +340,10 @@ def bench(impl, results, n=1 << 20, reps=30):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--impl", choices=["header", "fastact"], default="header")
-    ap.add_argument("--level", choices=["baseline", "avx2", "avx512"],
-                    help="--impl fastact: the SIMD level to measure (fastact._kernels.set_simd_level)")
+    ap.add_argument("--impl", choices=["header", "fastact", "scipy", "torch"], default="header")
+    ap.add_argument("--level", choices=["baseline", "avx2", "avx512", "default"],
+                    help="--impl fastact: the SIMD level to measure (fastact._kernels.set_simd_level); "
+                         "--impl torch: ATEN_CPU_CAPABILITY (default, avx2, avx512)")
     ap.add_argument("--cflags", default="", help="extra compiler flags for --impl header, e.g. '-mavx2 -mfma'")
     ap.add_argument("--dtype", choices=["f32", "f64", "both"], default="both")
     ap.add_argument("--quick", action="store_true", help="f32: 4M random floats instead of the sweep; f64: 20k points")
@@ -301,7 +354,14 @@ def main():
     args = ap.parse_args()
     if args.quick and args.n64 == 200_000:
         args.n64 = 20_000
-    impl = HeaderImpl(args.cflags) if args.impl == "header" else FastactImpl(args.level)
+    if args.impl == "header":
+        impl = HeaderImpl(args.cflags)
+    elif args.impl == "scipy":
+        impl = ScipyImpl()
+    elif args.impl == "torch":
+        impl = TorchImpl(args.level)
+    else:
+        impl = FastactImpl(None if args.level == "default" else args.level)
     print("impl:", impl.cmd, flush=True)
     results = {}
     if args.dtype in ("f32", "both"):
