@@ -185,6 +185,20 @@ def mp_ref(name, xs, dps=50):
 ROOTS = {"gelu_grad": -0.7517915246935645, "gelu_tanh_grad": -0.7524614220710163}
 
 
+# The maximum over all inputs is dominated by whichever region an
+# implementation handles worst; these regions show where that is: the
+# negative tail (where the textbook formulas cancel), the negative body
+# (which holds the derivatives' roots) and x >= 0 (nothing cancels there).
+REGIONS = (("x<-3", -np.inf, -3.0), ("-3<=x<0", -3.0, 0.0), ("x>=0", 0.0, np.inf))
+
+
+def region_of(x):
+    for label, lo, hi in REGIONS:
+        if lo <= x < hi or (hi == np.inf and x == np.inf):
+            return label
+    return REGIONS[0][0]          # -inf
+
+
 # ---------------------------------------------------------------- float32
 def ulp32(ref):
     a = np.abs(ref)
@@ -222,6 +236,7 @@ def run_f32(impl, args, results):
     for name in FUNCS:
         t0 = time.time()
         worst, wx, nval = -1.0, None, 0
+        regions = {label: [0.0, None] for label, _, _ in REGIONS}
         nanbad = []
         chunks = list([f32_extra()])
         def gen():
@@ -256,8 +271,16 @@ def run_f32(impl, args, results):
             i = int(np.argmax(err))
             if err[i] > worst:
                 worst, wx = float(err[i]), float(x[ok][i])
+            xo = x[ok]
+            for label, lo, hi in REGIONS:
+                m = (xo >= lo) & ((xo < hi) | (hi == np.inf))
+                if m.any():
+                    j = int(np.argmax(np.where(m, err, -1.0)))
+                    if err[j] > regions[label][0]:
+                        regions[label] = [float(err[j]), float(xo[j])]
         key = (name, "float32")
         results[key] = {"max_ulp": worst, "at_x": wx, "n": nval, "nan_mismatch": [float(v) for v in nanbad],
+                        "regions_max_ulp": regions,
                         "seconds": round(time.time() - t0, 1)}
         print("  %-15s float32  max %.3f ulp at x=%r  (%d values, %.0fs)%s" % (
             name, worst, wx, nval, time.time() - t0, "  NaN MISMATCH %s" % nanbad if nanbad else ""),
@@ -294,6 +317,7 @@ def run_f64(impl, args, results):
         y = impl(name, x)
         refs = mp_ref(name, x)
         worst_rel, wx_rel, worst_sub, wx_sub, nanbad = 0.0, None, 0.0, None, []
+        regions = {label: [0.0, None] for label, _, _ in REGIONS}
         tiny = mp.mpf(2) ** -1022
         for xi, yi, ri in zip(x, y, refs):
             if isinstance(ri, float) and np.isnan(ri):
@@ -305,17 +329,21 @@ def run_f64(impl, args, results):
             if np.isinf(yi) or (isinstance(ri, float) and np.isinf(ri)):
                 if float(ri) != yi:
                     worst_rel, wx_rel = float("inf"), float(xi)
+                    regions[region_of(float(xi))] = [float("inf"), float(xi)]
                 continue
             ri = mp.mpf(ri)
             if abs(ri) >= tiny:
                 e = float(abs((mp.mpf(float(yi)) - ri) / ri))
+                region = regions[region_of(float(xi))]
+                if e > region[0]:
+                    region[:] = [e, float(xi)]
                 if e > worst_rel:
                     worst_rel, wx_rel = e, float(xi)
             else:
                 e = float(abs(mp.mpf(float(yi)) - ri) * mp.mpf(2) ** 1074)
                 if e > worst_sub:
                     worst_sub, wx_sub = e, float(xi)
-        results[(name, "float64")] = {"max_rel": worst_rel, "at_x": wx_rel,
+        results[(name, "float64")] = {"max_rel": worst_rel, "at_x": wx_rel, "regions_max_rel": regions,
                                       "max_subnormal_abs_units": worst_sub, "sub_at_x": wx_sub,
                                       "n": int(x.size), "nan_mismatch": nanbad[:10],
                                       "seconds": round(time.time() - t0, 1)}
@@ -385,6 +413,8 @@ def main():
         ok = e <= bar and not v["nan_mismatch"]
         allok &= ok
         print("%-16s %-8s %-14s %-26r %s %s" % (name, dt, s, v["at_x"], bar, "ok" if ok else "FAIL"))
+        reg = v.get("regions_max_ulp") or v.get("regions_max_rel") or {}
+        print("    " + "   ".join("%s: %.3g" % (label, r[0]) for label, r in reg.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"impl": impl.cmd, "args": vars(args),
