@@ -4,6 +4,10 @@
   python tools/gelu_accuracy.py --impl header [--cflags "-mavx2 -mfma"] [--quick]
   python tools/gelu_accuracy.py --impl fastact [--level baseline|avx2|avx512]
       (without --level: FASTACT_SIMD if set, else the best level of this CPU)
+  python tools/gelu_accuracy.py --impl scipy     (the textbook formulas in the
+      input's dtype with NumPy and scipy.special, as a user would write them)
+  python tools/gelu_accuracy.py --impl torch [--level default|avx2|avx512]
+      (PyTorch's CPU kernels; --level sets ATEN_CPU_CAPABILITY)
   options: --dtype f32|f64|both  --stride N (f32 sweep: every N-th float)
            --n64 N (random float64 points)  --json PATH  --bench
 
@@ -83,6 +87,54 @@ class FastactImpl:
         return np.asarray(self.fa.gelu(x, approximate=appr))
 
 
+class ScipyImpl:
+    """The formulas as written with NumPy/SciPy, evaluated in the input's dtype."""
+
+    def __init__(self):
+        import scipy
+        from scipy.special import erf
+        self.erf = erf
+        self.cmd = "NumPy %s / SciPy %s formulas in the input's dtype" % (np.__version__, scipy.__version__)
+
+    def __call__(self, name, x):
+        t = x.dtype.type
+        c = t(np.sqrt(2 / np.pi))
+        with np.errstate(all="ignore"):
+            if name == "gelu":
+                return t(0.5) * x * (t(1) + self.erf(x / t(np.sqrt(2))))
+            if name == "gelu_grad":
+                cdf = t(0.5) * (t(1) + self.erf(x / t(np.sqrt(2))))
+                return cdf + x * np.exp(t(-0.5) * x * x) / t(np.sqrt(2 * np.pi))
+            th = np.tanh(c * (x + t(0.044715) * x * x * x))
+            if name == "gelu_tanh":
+                return t(0.5) * x * (t(1) + th)
+            return (t(0.5) * (t(1) + th)
+                    + t(0.5) * x * (t(1) - th * th) * c * (t(1) + t(3 * 0.044715) * x * x))
+
+
+class TorchImpl:
+    """PyTorch's CPU kernels: torch.nn.functional.gelu and aten.gelu_backward."""
+
+    def __init__(self, level=None):
+        if level:                       # read when torch is first imported
+            os.environ["ATEN_CPU_CAPABILITY"] = level
+        import torch
+        self.torch = torch
+        torch.set_num_threads(1)
+        cap = torch.backends.cpu.get_cpu_capability()
+        self.cmd = "PyTorch %s, ATEN_CPU_CAPABILITY %s" % (torch.__version__, cap)
+
+    def __call__(self, name, x):
+        torch = self.torch
+        appr = "tanh" if "tanh" in name else "none"
+        tx = torch.from_numpy(np.ascontiguousarray(x))
+        if name.endswith("grad"):
+            y = torch.ops.aten.gelu_backward(torch.ones_like(tx), tx, approximate=appr)
+        else:
+            y = torch.nn.functional.gelu(tx, approximate=appr)
+        return y.numpy()
+
+
 # ---------------------------------------------------------------- references
 def ref64_float(name, x):
     """float64 reference for the float32 sweep (see module doc)."""
@@ -133,6 +185,20 @@ def mp_ref(name, xs, dps=50):
 ROOTS = {"gelu_grad": -0.7517915246935645, "gelu_tanh_grad": -0.7524614220710163}
 
 
+# The maximum over all inputs is dominated by whichever region an
+# implementation handles worst; these regions show where that is: the
+# negative tail (where the textbook formulas cancel), the negative body
+# (which holds the derivatives' roots) and x >= 0 (nothing cancels there).
+REGIONS = (("x<-3", -np.inf, -3.0), ("-3<=x<0", -3.0, 0.0), ("x>=0", 0.0, np.inf))
+
+
+def region_of(x):
+    for label, lo, hi in REGIONS:
+        if lo <= x < hi or (hi == np.inf and x == np.inf):
+            return label
+    return REGIONS[0][0]          # -inf
+
+
 # ---------------------------------------------------------------- float32
 def ulp32(ref):
     a = np.abs(ref)
@@ -170,6 +236,7 @@ def run_f32(impl, args, results):
     for name in FUNCS:
         t0 = time.time()
         worst, wx, nval = -1.0, None, 0
+        regions = {label: [0.0, None] for label, _, _ in REGIONS}
         nanbad = []
         chunks = list([f32_extra()])
         def gen():
@@ -204,8 +271,16 @@ def run_f32(impl, args, results):
             i = int(np.argmax(err))
             if err[i] > worst:
                 worst, wx = float(err[i]), float(x[ok][i])
+            xo = x[ok]
+            for label, lo, hi in REGIONS:
+                m = (xo >= lo) & ((xo < hi) | (hi == np.inf))
+                if m.any():
+                    j = int(np.argmax(np.where(m, err, -1.0)))
+                    if err[j] > regions[label][0]:
+                        regions[label] = [float(err[j]), float(xo[j])]
         key = (name, "float32")
         results[key] = {"max_ulp": worst, "at_x": wx, "n": nval, "nan_mismatch": [float(v) for v in nanbad],
+                        "regions_max_ulp": regions,
                         "seconds": round(time.time() - t0, 1)}
         print("  %-15s float32  max %.3f ulp at x=%r  (%d values, %.0fs)%s" % (
             name, worst, wx, nval, time.time() - t0, "  NaN MISMATCH %s" % nanbad if nanbad else ""),
@@ -242,6 +317,7 @@ def run_f64(impl, args, results):
         y = impl(name, x)
         refs = mp_ref(name, x)
         worst_rel, wx_rel, worst_sub, wx_sub, nanbad = 0.0, None, 0.0, None, []
+        regions = {label: [0.0, None] for label, _, _ in REGIONS}
         tiny = mp.mpf(2) ** -1022
         for xi, yi, ri in zip(x, y, refs):
             if isinstance(ri, float) and np.isnan(ri):
@@ -253,17 +329,21 @@ def run_f64(impl, args, results):
             if np.isinf(yi) or (isinstance(ri, float) and np.isinf(ri)):
                 if float(ri) != yi:
                     worst_rel, wx_rel = float("inf"), float(xi)
+                    regions[region_of(float(xi))] = [float("inf"), float(xi)]
                 continue
             ri = mp.mpf(ri)
             if abs(ri) >= tiny:
                 e = float(abs((mp.mpf(float(yi)) - ri) / ri))
+                region = regions[region_of(float(xi))]
+                if e > region[0]:
+                    region[:] = [e, float(xi)]
                 if e > worst_rel:
                     worst_rel, wx_rel = e, float(xi)
             else:
                 e = float(abs(mp.mpf(float(yi)) - ri) * mp.mpf(2) ** 1074)
                 if e > worst_sub:
                     worst_sub, wx_sub = e, float(xi)
-        results[(name, "float64")] = {"max_rel": worst_rel, "at_x": wx_rel,
+        results[(name, "float64")] = {"max_rel": worst_rel, "at_x": wx_rel, "regions_max_rel": regions,
                                       "max_subnormal_abs_units": worst_sub, "sub_at_x": wx_sub,
                                       "n": int(x.size), "nan_mismatch": nanbad[:10],
                                       "seconds": round(time.time() - t0, 1)}
@@ -288,9 +368,10 @@ def bench(impl, results, n=1 << 20, reps=30):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--impl", choices=["header", "fastact"], default="header")
-    ap.add_argument("--level", choices=["baseline", "avx2", "avx512"],
-                    help="--impl fastact: the SIMD level to measure (fastact._kernels.set_simd_level)")
+    ap.add_argument("--impl", choices=["header", "fastact", "scipy", "torch"], default="header")
+    ap.add_argument("--level", choices=["baseline", "avx2", "avx512", "default"],
+                    help="--impl fastact: the SIMD level to measure (fastact._kernels.set_simd_level); "
+                         "--impl torch: ATEN_CPU_CAPABILITY (default, avx2, avx512)")
     ap.add_argument("--cflags", default="", help="extra compiler flags for --impl header, e.g. '-mavx2 -mfma'")
     ap.add_argument("--dtype", choices=["f32", "f64", "both"], default="both")
     ap.add_argument("--quick", action="store_true", help="f32: 4M random floats instead of the sweep; f64: 20k points")
@@ -301,7 +382,14 @@ def main():
     args = ap.parse_args()
     if args.quick and args.n64 == 200_000:
         args.n64 = 20_000
-    impl = HeaderImpl(args.cflags) if args.impl == "header" else FastactImpl(args.level)
+    if args.impl == "header":
+        impl = HeaderImpl(args.cflags)
+    elif args.impl == "scipy":
+        impl = ScipyImpl()
+    elif args.impl == "torch":
+        impl = TorchImpl(args.level)
+    else:
+        impl = FastactImpl(None if args.level == "default" else args.level)
     print("impl:", impl.cmd, flush=True)
     results = {}
     if args.dtype in ("f32", "both"):
@@ -325,6 +413,8 @@ def main():
         ok = e <= bar and not v["nan_mismatch"]
         allok &= ok
         print("%-16s %-8s %-14s %-26r %s %s" % (name, dt, s, v["at_x"], bar, "ok" if ok else "FAIL"))
+        reg = v.get("regions_max_ulp") or v.get("regions_max_rel") or {}
+        print("    " + "   ".join("%s: %.3g" % (label, r[0]) for label, r in reg.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"impl": impl.cmd, "args": vars(args),
