@@ -42,3 +42,11 @@ def test_every_example_file_belongs_to_a_public_name():
 def test_example_files_are_doctests():
     empty = sorted(p.name for p in EXAMPLES.glob("*.rst") if ">>> " not in p.read_text())
     assert empty == []
+
+
+def test_python_examples_in_pages_are_doctests():
+    # A ```python fence is shown but never run; examples go in ```{doctest}
+    # fences, which `sphinx -b doctest` runs in .ci/run.
+    pages = sorted((ROOT / "docs").glob("*.md"))
+    untested = [p.name for p in pages if "```python" in p.read_text() or "```py\n" in p.read_text()]
+    assert untested == []
