@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from . import _batches
 from . import layers as _layers
 from .layers import Activation, Dense, make_activation
 from .losses import SoftmaxCrossEntropy, log_softmax
@@ -157,6 +158,8 @@ class MLP:
     # ------------------------------------------------------------------
 
     def _check_x(self, X, name="X"):
+        if _batches.is_dask(X):
+            return _batches.check_x(self, X, name)
         X = np.asarray(X)
         if X.dtype.kind not in "fiub":
             raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
@@ -187,6 +190,8 @@ class MLP:
         return X
 
     def _check_y(self, y, n, name="y"):
+        if _batches.is_dask(y):
+            return _batches.check_y(self, y, n, name)
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(
@@ -237,16 +242,23 @@ class MLP:
             yield start, self._forward(X[start:start + batch_size])
 
     def predict_proba(self, X, batch_size=1024):
-        """Class probabilities, shape ``(samples, classes)``, in the model dtype."""
+        """Class probabilities, shape ``(samples, classes)``, in the model dtype.
+
+        A dask X gives a lazy dask array, computed block by block.
+        """
         X = self._check_x(X)
+        if _batches.is_dask(X):
+            return _batches.predict(self, X, batch_size, proba=True)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         for start, logits in self._logits_chunks(X, batch_size):
             out[start:start + logits.shape[0]] = np.exp(log_softmax(logits))
         return out
 
     def predict(self, X, batch_size=1024):
-        """Predicted class per sample (int64 array)."""
+        """Predicted class per sample (int64 array; lazy for a dask X)."""
         X = self._check_x(X)
+        if _batches.is_dask(X):
+            return _batches.predict(self, X, batch_size, proba=False)
         out = np.empty(X.shape[0], dtype=np.int64)
         for start, logits in self._logits_chunks(X, batch_size):
             out[start:start + logits.shape[0]] = np.argmax(logits, axis=1)
@@ -257,12 +269,17 @@ class MLP:
         return self.evaluate(X, y, batch_size)["loss"]
 
     def evaluate(self, X, y, batch_size=1024):
-        """``{"loss": mean cross-entropy, "accuracy": fraction correct}``."""
+        """``{"loss": mean cross-entropy, "accuracy": fraction correct}``.
+
+        Dask arrays are evaluated block by block with the current scheduler.
+        """
         X = self._check_x(X)
         y = self._check_y(y, X.shape[0])
         return self._evaluate(X, y, batch_size)
 
     def _evaluate(self, X, y, batch_size=1024):
+        if _batches.is_dask(X) or _batches.is_dask(y):
+            return _batches.evaluate(self, X, y, batch_size)
         total, correct = 0.0, 0
         for start, logits in self._logits_chunks(X, batch_size):
             labels = y[start:start + logits.shape[0]]
@@ -284,6 +301,8 @@ class MLP:
         Parameters
         ----------
         X : array (samples, features); y : int array (samples,)
+            Dask arrays are streamed a block at a time; see docs/dask.md
+            for the batch order.
         epochs, batch_size : int
             The last batch of an epoch may be smaller (it is not dropped).
         validation_split : float in [0, 1)
@@ -360,6 +379,10 @@ class MLP:
         loss_step = self.loss_fn.forward_backward
         opt_step = opt.step
         take = np.take
+        if _batches.is_dask(X_train) or _batches.is_dask(y_train):  # streamed: docs/dask.md
+            reader = _batches.BlockReader(X_train, y_train, self.dtype, self._check_y)
+            X_train, y_train, take = reader.X, reader.y, reader.take
+            rng = reader.permutation_source(rng)
         keys = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time", "eval_time")
         history = {k: [] for k in keys}
         self.history = history
