@@ -14,7 +14,8 @@ and computes it.  fastact runs its kernels with one OpenMP thread, so the
 dask workers are the only parallelism and the 1- and 2-worker runs compare
 the threaded scheduler alone.  The child reports its wall time and its peak
 resident memory (``getrusage``; with the threaded scheduler the child is the
-whole process tree).
+whole process tree), and the cores it kept busy during the compute (its CPU
+time over its wall time).
 
 Usage::
 
@@ -55,15 +56,20 @@ def child(impl, gib, workers, chunk_mib):
     else:
         raise SystemExit(f"unknown --impl {impl!r}")
     total = y.sum(dtype=np.float64)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     with dask.config.set(scheduler="threads", num_workers=workers):
         value = float(total.compute())
     seconds = time.perf_counter() - t0
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu_seconds = time.process_time() - cpu0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kib = usage.ru_maxrss
     print(json.dumps({
         "impl": impl, "gib": gib, "workers": workers, "chunk_mib": chunk_mib,
         "chunks": x.numblocks[0], "seconds": round(seconds, 2),
         "gib_per_s": round(gib / seconds, 3), "peak_rss_mib": round(peak_kib / 1024),
+        # CPU seconds per wall second: how many cores the run kept busy (above
+        # 1 only if the workers ran at the same time, the GIL released).
+        "cores_busy": round(cpu_seconds / seconds, 2),
         "sum": value,
     }), flush=True)
 

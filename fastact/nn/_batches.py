@@ -167,6 +167,9 @@ class _BlockOrder:
     def permutation(self, n):
         return self.reader.epoch_order(self.rng, n)
 
+    def __getattr__(self, name):  # anything else (bit_generator, ...) is the generator's
+        return getattr(self.rng, name)
+
 
 class BlockReader:
     """Training batches gathered from a dask (X, y) one block at a time.
