@@ -387,3 +387,21 @@ def test_mlp_fit_streamed_bad_values_named():
     y[12] = 7
     with pytest.raises(ValueError, match="outside 0..2"):
         model.fit(da.from_array(X, chunks=10), y, epochs=1, validation_split=0.0)
+
+
+def test_mlp_fit_mixed_dask_and_numpy():
+    """NumPy labels with dask samples (and the reverse) follow the dask side's
+    blocks; dask validation data is evaluated block by block."""
+    X, y = _problem(200)
+    dX, dy = da.from_array(X, chunks=70), da.from_array(y, chunks=70)
+    runs = []
+    for Xs, ys in ((dX, y), (X, dy), (dX, dy)):
+        model = MLP((6, 8, 3), seed=2)
+        history = model.fit(Xs, ys, epochs=2, batch_size=16, validation_data=(dX[:50], y[:50]))
+        runs.append((model.parameter_pairs()[0][0].copy(), history["val_accuracy"]))
+    for weights, val_accuracy in runs[1:]:
+        np.testing.assert_array_equal(weights, runs[0][0])
+        assert val_accuracy == runs[0][1]
+    model = MLP((6, 8, 3), seed=2)
+    model.parameter_pairs()[0][0][...] = runs[0][0]
+    assert runs[0][1][-1] == model.evaluate(X[:50], y[:50])["accuracy"]
