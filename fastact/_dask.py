@@ -190,7 +190,12 @@ def _prelu_args(x, weight, axis):
 
 def _weight_index(weight, x, ax):
     """weight as a dask array and its blockwise index: x's channel index, or a
-    dummy one-chunk index for a shared slope."""
+    dummy one-chunk index for a shared slope.
+
+    The chunks then agree already, and blockwise is called with
+    align_arrays=False: dask 2026.8's alignment, given a 0-size chunk beside
+    the dummy index, merged blocks and returned a wrong shape.
+    """
     if ax is None:
         return _like(weight, ((1,),)), (x.ndim,)
     return _like(weight, (x.chunks[ax],)), (ax,)
@@ -210,7 +215,7 @@ def prelu(x, weight, axis=1, out=None):
     index = tuple(range(x.ndim))
     return da.blockwise(_prelu_block, index, x, index, w, w_index, axis=axis,
                         shared=ax is None, dtype=dtype, meta=_meta(x.ndim, dtype),
-                        concatenate=True, token="fastact-prelu")
+                        concatenate=True, align_arrays=False, token="fastact-prelu")
 
 
 def _prelu_block(x, w, axis, shared):
@@ -273,7 +278,7 @@ def prelu_backward(grad_output, x, weight, axis=1):
     pairs = da.blockwise(
         _prelu_backward_block, index, g, index, xd, index, w, w_index,
         axis=axis if ax is None else ax, shared=ax is None, red_axes=red_axes,
-        dtype=dtype, meta=_meta(ndim, dtype), concatenate=True,
+        dtype=dtype, meta=_meta(ndim, dtype), concatenate=True, align_arrays=False,
         token="fastact-prelu-backward")
     grad_input = pairs.map_blocks(operator.itemgetter(0), dtype=dtype,
                                   meta=_meta(ndim, dtype), token="fastact-grad-input")

@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -110,6 +112,39 @@ def test_backward_matches_in_memory(name, dtype, scheduler, rng):
     np.testing.assert_array_equal(compute(scheduler, lazy), want)
 
 
+@st.composite
+def _chunked(draw):
+    """A shape of up to 3 axes and a split of each axis, 0-size pieces allowed."""
+    shape = draw(st.lists(st.integers(0, 7), min_size=1, max_size=3))
+    chunks = []
+    for n in shape:
+        cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
+        chunks.append(tuple(np.diff([0, *cuts, n]).tolist()))
+    return tuple(shape), tuple(chunks)
+
+
+@settings(max_examples=30, deadline=None)
+@given(layout=_chunked(), seed=st.integers(0, 2**32 - 1))
+def test_any_chunking_matches_in_memory(layout, seed):
+    shape, chunks = layout
+    rng = np.random.default_rng(seed)
+    x, g = rng.standard_normal(shape), rng.standard_normal(shape)
+    dx, dg = da.from_array(x, chunks=chunks), da.from_array(g, chunks=chunks)
+    for name in FORWARD:
+        np.testing.assert_array_equal(FORWARD[name](dx).compute(scheduler="threads"),
+                                      FORWARD[name](x))
+    for name in BACKWARD:
+        np.testing.assert_array_equal(BACKWARD[name](dg, dx).compute(scheduler="threads"),
+                                      BACKWARD[name](g, x))
+    if len(shape) >= 2:
+        w = rng.uniform(0.05, 0.5, shape[1])
+        gi, gw = dask.compute(*fa.prelu_backward(dg, dx, w), scheduler="threads")
+        want_gi, _ = fa.prelu_backward(g, x, w)
+        _ref, exact = prelu_backward_ref(g, x, w, 1)
+        np.testing.assert_array_equal(gi, want_gi)
+        np.testing.assert_allclose(gw, exact, rtol=1e-12, atol=1e-300)
+
+
 @pytest.mark.parametrize("name", BACKWARD)
 def test_backward_mixed_dask_and_numpy(name, rng):
     """Either argument may be a NumPy array: it is split like the dask one."""
@@ -153,6 +188,20 @@ def test_prelu_forward(dtype, weight_kind, channel_chunks, scheduler, rng):
     lazy = fa.prelu(dx, w)
     assert lazy.chunks == dx.chunks and lazy.dtype == dtype
     np.testing.assert_array_equal(compute(scheduler, lazy), fa.prelu(x, weight))
+
+
+@pytest.mark.parametrize("shape, chunks", [((3, 1), ((3,), (0, 1))), ((0, 1), ((0,), (0, 1)))])
+def test_prelu_shared_slope_beside_an_empty_chunk(shape, chunks, rng):
+    """A shared slope next to a 0-size chunk: dask's own chunk alignment got
+    this shape wrong, so fastact aligns the chunks itself."""
+    x = rng.standard_normal(shape)
+    w = np.array([0.3])
+    dx = da.from_array(x, chunks=chunks)
+    np.testing.assert_array_equal(fa.prelu(dx, w).compute(scheduler="threads"), fa.prelu(x, w))
+    gi, gw = dask.compute(*fa.prelu_backward(dx, dx, w), scheduler="threads")
+    want_gi, want_gw = fa.prelu_backward(x, x, w)
+    np.testing.assert_array_equal(gi, want_gi)
+    np.testing.assert_allclose(gw, want_gw, rtol=1e-12)
 
 
 def test_prelu_forward_other_axes(rng):
