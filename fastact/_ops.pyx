@@ -17,9 +17,12 @@ Rules enforced here, documented in the public docstrings:
 * out must be an ndarray of x's shape and dtype, writable; it may be x.
 * Inputs are never modified unless they are out.  If out overlaps an input
   without being that very array, the input is copied first.
+* A dask array among the array arguments makes the call lazy: it is handed
+  to fastact._dask (checked only after the ndarray tests fail).
 """
 
 import operator
+import sys
 
 import numpy as np
 
@@ -46,6 +49,23 @@ cdef int _GELU_TANH = _kernels.GELU_TANH
 
 
 # ------------------------------------------------------------ validation --
+
+cdef inline bint _dask_args(object a, object b, object c) except -1:
+    """Whether an argument is a dask array, asked only once one is not an exact
+    ndarray, so the NumPy path never pays.  Dask is never imported here: until
+    something else imports dask.array, nothing can be one."""
+    if type(a) is _ndarray and type(b) is _ndarray and type(c) is _ndarray:
+        return False
+    da = sys.modules.get("dask.array")
+    return da is not None and (isinstance(a, da.Array) or isinstance(b, da.Array)
+                               or isinstance(c, da.Array))
+
+
+def _lazy(name, *args, **kwargs):
+    """The lazy form of a public function, from fastact._dask (imports dask)."""
+    from . import _dask
+    return getattr(_dask, name)(*args, **kwargs)
+
 
 cdef object _as_float_array(object value, str name):
     """value as an ndarray of native float32 or float64, or a TypeError."""
@@ -297,6 +317,7 @@ def relu(x, out=None):
     -----
     NaN propagates; ``relu(-0.0)`` is ``+0.0``.
     """
+    if _dask_args(x, x, x): return _lazy("relu", x, out=out)
     x = _as_float_array(x, "x")
     return _unary(_RELU, x, out, 0.0)
 
@@ -323,6 +344,7 @@ def relu_backward(grad_output, x, out=None):
     The derivative at ``x == 0`` is taken as 0 (as PyTorch does); where x is
     NaN the result is NaN.
     """
+    if _dask_args(grad_output, x, x): return _lazy("relu_backward", grad_output, x, out=out)
     grad_output, x = _gradient_inputs(grad_output, x)
     return _binary(_RELU, grad_output, x, out, 0.0)
 
@@ -344,6 +366,7 @@ def leaky_relu(x, negative_slope=0.01, out=None):
     ndarray
         ``out`` if given, else a new array of x's shape and dtype.
     """
+    if _dask_args(x, x, x): return _lazy("leaky_relu", x, negative_slope, out=out)
     x = _as_float_array(x, "x")
     return _unary(_LEAKY_RELU, x, out, _as_slope(negative_slope, "negative_slope"))
 
@@ -370,6 +393,7 @@ def leaky_relu_backward(grad_output, x, negative_slope=0.01, out=None):
     ndarray
         The gradient with respect to x.
     """
+    if _dask_args(grad_output, x, x): return _lazy("leaky_relu_backward", grad_output, x, negative_slope, out=out)
     grad_output, x = _gradient_inputs(grad_output, x)
     return _binary(_LEAKY_RELU, grad_output, x, out,
                    _as_slope(negative_slope, "negative_slope"))
@@ -398,6 +422,7 @@ def gelu(x, approximate="none", out=None):
     Accurate over the whole real line, the negative tail included (see
     docs/accuracy.md): ``gelu(-inf) = 0``, ``gelu(inf) = inf``, NaN propagates.
     """
+    if _dask_args(x, x, x): return _lazy("gelu", x, approximate, out=out)
     x = _as_float_array(x, "x")
     return _unary(_GELU_TANH if _is_tanh(approximate) else _GELU, x, out, 0.0)
 
@@ -421,6 +446,7 @@ def gelu_backward(grad_output, x, approximate="none", out=None):
     ndarray
         The gradient with respect to x.
     """
+    if _dask_args(grad_output, x, x): return _lazy("gelu_backward", grad_output, x, approximate, out=out)
     grad_output, x = _gradient_inputs(grad_output, x)
     return _binary(_GELU_TANH if _is_tanh(approximate) else _GELU, grad_output, x, out, 0.0)
 
@@ -495,6 +521,7 @@ def prelu(x, weight, axis=1, out=None):
     ndarray
         ``out`` if given, else a new array of x's shape and dtype.
     """
+    if _dask_args(x, weight, weight): return _lazy("prelu", x, weight, axis, out=out)
     x = _as_float_array(x, "x")
     weight = _as_companion(weight, "weight", x.dtype)
     shared, ax = _prelu_layout(x, weight, axis)
@@ -546,6 +573,7 @@ def prelu_backward(grad_output, x, weight, axis=1):
         ``grad_output * x`` where ``x <= 0``.  Accumulated in float64 in
         fixed-size blocks, so the result does not depend on the thread count.
     """
+    if _dask_args(grad_output, x, weight): return _lazy("prelu_backward", grad_output, x, weight, axis)
     grad_output, x = _gradient_inputs(grad_output, x)
     weight = _as_companion(weight, "weight", x.dtype)
     shared, ax = _prelu_layout(x, weight, axis)

@@ -10,6 +10,8 @@
 (5,)
 
 The kernels in :mod:`fastact` never import this package.
+``MLPClassifier``, a scikit-learn estimator over ``MLP``, is loaded on first
+use (it needs the ``fastact[sklearn]`` extra).
 """
 
 from .layers import ACTIVATIONS, GELU, Activation, Dense, Layer, LeakyReLU, PReLU, ReLU, make_activation
@@ -39,3 +41,12 @@ __all__ = [
     "CheckpointError",
     "TrainingInterrupted",
 ]
+
+
+def __getattr__(name):
+    # scikit-learn is imported only when MLPClassifier is asked for.
+    if name == "MLPClassifier":
+        from .sklearn import MLPClassifier
+
+        return MLPClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from . import _batches
 from . import checkpoint as _ckpt
 from . import layers as _layers
 from ._interrupt import DeferredInterrupt as _DeferredInterrupt
@@ -160,6 +161,8 @@ class MLP:
     # ------------------------------------------------------------------
 
     def _check_x(self, X, name="X"):
+        if _batches.is_dask(X):
+            return _batches.check_x(self, X, name)
         X = np.asarray(X)
         if X.dtype.kind not in "fiub":
             raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
@@ -190,6 +193,8 @@ class MLP:
         return X
 
     def _check_y(self, y, n, name="y"):
+        if _batches.is_dask(y):
+            return _batches.check_y(self, y, n, name)
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(
@@ -240,16 +245,23 @@ class MLP:
             yield start, self._forward(X[start:start + batch_size])
 
     def predict_proba(self, X, batch_size=1024):
-        """Class probabilities, shape ``(samples, classes)``, in the model dtype."""
+        """Class probabilities, shape ``(samples, classes)``, in the model dtype.
+
+        A dask X gives a lazy dask array, computed block by block.
+        """
         X = self._check_x(X)
+        if _batches.is_dask(X):
+            return _batches.predict(self, X, batch_size, proba=True)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         for start, logits in self._logits_chunks(X, batch_size):
             out[start:start + logits.shape[0]] = np.exp(log_softmax(logits))
         return out
 
     def predict(self, X, batch_size=1024):
-        """Predicted class per sample (int64 array)."""
+        """Predicted class per sample (int64 array; lazy for a dask X)."""
         X = self._check_x(X)
+        if _batches.is_dask(X):
+            return _batches.predict(self, X, batch_size, proba=False)
         out = np.empty(X.shape[0], dtype=np.int64)
         for start, logits in self._logits_chunks(X, batch_size):
             out[start:start + logits.shape[0]] = np.argmax(logits, axis=1)
@@ -260,12 +272,17 @@ class MLP:
         return self.evaluate(X, y, batch_size)["loss"]
 
     def evaluate(self, X, y, batch_size=1024):
-        """``{"loss": mean cross-entropy, "accuracy": fraction correct}``."""
+        """``{"loss": mean cross-entropy, "accuracy": fraction correct}``.
+
+        Dask arrays are evaluated block by block with the current scheduler.
+        """
         X = self._check_x(X)
         y = self._check_y(y, X.shape[0])
         return self._evaluate(X, y, batch_size)
 
     def _evaluate(self, X, y, batch_size=1024):
+        if _batches.is_dask(X) or _batches.is_dask(y):
+            return _batches.evaluate(self, X, y, batch_size)
         total, correct = 0.0, 0
         for start, logits in self._logits_chunks(X, batch_size):
             labels = y[start:start + logits.shape[0]]
@@ -288,6 +305,8 @@ class MLP:
         Parameters
         ----------
         X : array (samples, features); y : int array (samples,)
+            Dask arrays are streamed a block at a time; see docs/dask.md
+            for the batch order.
         epochs, batch_size : int
             The last batch of an epoch may be smaller (it is not dropped).
         validation_split : float in [0, 1)
@@ -385,6 +404,14 @@ class MLP:
             checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every")
         n = X_train.shape[0]
         steps = -(-n // batch_size)
+        take = np.take
+        if _batches.is_dask(X_train) or _batches.is_dask(y_train):  # streamed: docs/dask.md
+            if checkpoint is not None or resume is not None:
+                raise ValueError("checkpoint= and resume= need NumPy training data; "
+                                 "a streamed fit on dask arrays cannot be checkpointed yet")
+            reader = _batches.BlockReader(X_train, y_train, self.dtype, self._check_y)
+            X_train, y_train, take = reader.X, reader.y, reader.take
+            rng = reader.permutation_source(rng)
         keys = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time", "eval_time")
         state = _ckpt.TrainState(history={k: [] for k in keys})
         run = None
@@ -397,7 +424,7 @@ class MLP:
         self.history = state.history
         loop = _Loop(self, opt, rng, state, run, X_train, y_train, X_val, y_val, epochs,
                      steps, batch_size, shuffle, progress, on_epoch_end, checkpoint,
-                     checkpoint_every)
+                     checkpoint_every, take)
         # Divergence is reported as an error below, so NumPy's overflow
         # warnings on the way there would only be noise.
         with self._blas_limit(blas_threads, min(batch_size, n)), \
@@ -569,13 +596,15 @@ class _Loop:
 
     def __init__(self, model, opt, rng, state, run, X_train, y_train, X_val, y_val, epochs,
                  steps, batch_size, shuffle, progress, on_epoch_end, checkpoint,
-                 checkpoint_every):
+                 checkpoint_every, take=np.take):
         self.model, self.opt, self.rng, self.state = model, opt, rng, state
         self.settings = run
         self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
         self.epochs, self.steps, self.batch_size, self.shuffle = epochs, steps, batch_size, shuffle
         self.progress, self.on_epoch_end = progress, on_epoch_end
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        # np.take, or a streamed fit's block reader (fastact/nn/_batches.py)
+        self.take = take
 
     def save(self):
         if self.checkpoint is not None:
@@ -618,7 +647,7 @@ class _Loop:
         forward, backward = model._forward, model._backward
         loss_step = model.loss_fn.forward_backward
         opt_step = self.opt.step
-        take = np.take
+        take = self.take
         history = state.history
         tick = max(1, steps // 100)
         done = state.epoch * steps + state.step  # steps taken over all epochs
