@@ -137,7 +137,7 @@ static void fa_bf16_store_base(const float *src, fa_half *dst, fa_index n)
 #include <immintrin.h>
 
 #define FA_TARGET_F16C __attribute__((target("avx2,fma,f16c")))
-#define FA_TARGET_AVX512_HALF __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define FA_TARGET_AVX512_HALF __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
 FA_TARGET_F16C static void fa_f16_load_f16c(const fa_half *src, float *dst, fa_index n)
 {
@@ -254,60 +254,64 @@ FA_TARGET_AVX512_HALF static void fa_bf16_load_avx512(const fa_half *src, float 
     }
 }
 
-/* 16 floats -> 16 bfloat16, integer rounding */
-FA_TARGET_AVX512_HALF static inline __m256i fa_bf16_round_avx512(__m512 v)
+/* float32 -> bfloat16 bits in the upper half of each 32-bit lane, rounded
+ * to nearest even; NaN (found by vfpclassps) just made quiet. */
+FA_TARGET_AVX512_HALF static inline __m512i
+fa_bf16_round_avx512(__m512 v)
 {
     const __m512i u = _mm512_castps_si512(v);
-    const __m512i hi = _mm512_srli_epi32(u, 16);
-    const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-    __m512i rounded =
-        _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
-    const __m512i magnitude = _mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF));
-    const __mmask16 nan = _mm512_cmpgt_epu32_mask(magnitude, _mm512_set1_epi32(0x7F800000));
-    rounded = _mm512_mask_or_epi32(rounded, nan, hi, _mm512_set1_epi32(0x40));
-    return _mm512_cvtepi32_epi16(rounded);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb);
+    const __mmask16 nan = _mm512_fpclass_ps_mask(v, 0x81);   /* QNaN | SNaN */
+    return _mm512_mask_or_epi32(rounded, nan, u, _mm512_set1_epi32(0x00400000));
 }
 
-FA_TARGET_AVX512_HALF static void fa_bf16_store_avx512(const float *src, fa_half *dst, fa_index n)
+/* the upper halves of the 32-bit lanes of a (elements 0-15) and b (16-31), in order */
+FA_TARGET_AVX512_HALF static inline __m512i fa_upper_halves(__m512i a, __m512i b)
+{
+    const __m512i odd = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37,
+                                         35, 33, 31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9,
+                                         7, 5, 3, 1);
+    return _mm512_permutex2var_epi16(a, odd, b);
+}
+
+FA_TARGET_AVX512_HALF static void
+fa_bf16_store_avx512(const float *src, fa_half *dst, fa_index n)
 {
     fa_index i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256((__m256i *)(dst + i), fa_bf16_round_avx512(_mm512_loadu_ps(src + i)));
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm256_mask_storeu_epi16(dst + i, m, fa_bf16_round_avx512(_mm512_maskz_loadu_ps(m, src + i)));
+    for (; i + 32 <= n; i += 32) {
+        __m512i a = fa_bf16_round_avx512(_mm512_loadu_ps(src + i));
+        __m512i b = fa_bf16_round_avx512(_mm512_loadu_ps(src + i + 16));
+        _mm512_storeu_si512(dst + i, fa_upper_halves(a, b));
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
+        __m512i r = _mm512_srli_epi32(fa_bf16_round_avx512(_mm512_maskz_loadu_ps(m, src + i)), 16);
+        _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtepi32_epi16(r));
     }
 }
 
 #if (defined(__clang__) && __clang_major__ >= 9) || (!defined(__clang__) && __GNUC__ >= 10)
 #define FA_HAVE_AVX512BF16_INTRINSICS 1
-/* vcvtneps2bf16 rounds to nearest even and quiets NaN, but flushes
- * subnormal inputs to zero whatever MXCSR says; lanes whose exponent is
- * zero (subnormals, and zeros, where both agree) take the integer
- * rounding instead -- rare, so only when a vector has one. */
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) static inline __m256i
-fa_bf16_round_avx512bf16(__m512 v)
-{
-    __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
-    const __mmask16 tiny =
-        _mm512_testn_epi32_mask(_mm512_castps_si512(v), _mm512_set1_epi32(0x7F800000));
-    if (tiny)
-        h = _mm256_mask_blend_epi16((__mmask16)tiny, h, fa_bf16_round_avx512(v));
-    return h;
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) static void
-fa_bf16_store_avx512bf16(const float *src, fa_half *dst, fa_index n)
+#define FA_TARGET_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+/* vcvtne2ps2bf16 rounds to nearest even and quiets NaN, but flushes
+ * subnormal inputs to zero whatever MXCSR says; a pair of vectors with a
+ * subnormal (rare) takes the integer rounding instead. */
+FA_TARGET_AVX512BF16 static void fa_bf16_store_avx512bf16(const float *src, fa_half *dst,
+                                                          fa_index n)
 {
     fa_index i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256((__m256i *)(dst + i),
-                            fa_bf16_round_avx512bf16(_mm512_loadu_ps(src + i)));
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm256_mask_storeu_epi16(dst + i, m,
-                                 fa_bf16_round_avx512bf16(_mm512_maskz_loadu_ps(m, src + i)));
+    for (; i + 32 <= n; i += 32) {
+        __m512 a = _mm512_loadu_ps(src + i);
+        __m512 b = _mm512_loadu_ps(src + i + 16);
+        __m512i h = (__m512i)_mm512_cvtne2ps_pbh(b, a);   /* a in the low half */
+        __mmask16 tiny = _mm512_fpclass_ps_mask(a, 0x20) | _mm512_fpclass_ps_mask(b, 0x20);
+        if (tiny)
+            h = fa_upper_halves(fa_bf16_round_avx512(a), fa_bf16_round_avx512(b));
+        _mm512_storeu_si512(dst + i, h);
     }
+    if (i < n)
+        fa_bf16_store_avx512(src + i, dst + i, n - i);
 }
 #else
 #define FA_HAVE_AVX512BF16_INTRINSICS 0
