@@ -32,10 +32,19 @@ typedef uint16_t fa_half;
 typedef void (*fa_half_load)(const fa_half *, float *, fa_index);
 typedef void (*fa_half_store)(const float *, fa_half *, fa_index);
 
+typedef void (*fa_half_unary)(int, const fa_half *, fa_half *, fa_index, double);
+typedef void (*fa_half_binary)(int, const fa_half *, const fa_half *, fa_half *, fa_index,
+                               double);
+
 typedef struct {
     const char *name;
     fa_half_load load;    /* half -> float32, exact */
     fa_half_store store;  /* float32 -> half, round to nearest even */
+    /* ReLU and Leaky ReLU converting in registers, or NULL: for these
+     * memory-bound ops the trip through the L1 buffer costs as much as the
+     * arithmetic (same results: the same float32 operations) */
+    fa_half_unary relu_family_forward;
+    fa_half_binary relu_family_backward;
 } fa_half_codec;
 
 /* Elements per block: 4 KiB of float32 per buffer, two buffers for a
@@ -316,26 +325,135 @@ FA_TARGET_AVX512BF16 static void fa_bf16_store_avx512bf16(const float *src, fa_h
 #else
 #define FA_HAVE_AVX512BF16_INTRINSICS 0
 #endif
+
+/* ---- ReLU family in registers (AVX-512) ----------------------------------
+ * One template per 16-element load/store pair: the same float32 operations
+ * as the loops of _loops.h, in the same order, so the results are those of
+ * the blocked path bit for bit. */
+FA_TARGET_AVX512_HALF static inline __m512 fa_f16_load16(const fa_half *p, __mmask16 m)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+FA_TARGET_AVX512_HALF static inline void fa_f16_store16(fa_half *p, __mmask16 m, __m512 v)
+{
+    _mm256_mask_storeu_epi16(p, m, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+FA_TARGET_AVX512_HALF static inline __m512 fa_bf16_load16(const fa_half *p, __mmask16 m)
+{
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+FA_TARGET_AVX512_HALF static inline void fa_bf16_store16(fa_half *p, __mmask16 m, __m512 v)
+{
+    _mm256_mask_storeu_epi16(p, m,
+                             _mm512_cvtepi32_epi16(_mm512_srli_epi32(fa_bf16_round_avx512(v), 16)));
+}
+
+/* 32 results at once: two conversions in one instruction where the type allows */
+FA_TARGET_AVX512_HALF static inline void fa_f16_store32(fa_half *p, __m512 a, __m512 b)
+{
+    fa_f16_store16(p, 0xFFFF, a);
+    fa_f16_store16(p + 16, 0xFFFF, b);
+}
+FA_TARGET_AVX512_HALF static inline void fa_bf16_store32(fa_half *p, __m512 a, __m512 b)
+{
+    _mm512_storeu_si512(p, fa_upper_halves(fa_bf16_round_avx512(a), fa_bf16_round_avx512(b)));
+}
+
+#define FA_RELU_FAMILY_FORWARD(v)                                                                \
+    (op == FA_RELU /* v <= 0 ? 0 : v */                                                          \
+         ? _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LE_OQ), zero)                  \
+         /* v > 0 ? v : v * slope */                                                             \
+         : _mm512_mask_mov_ps(_mm512_mul_ps(v, slope), _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v))
+/* v > 0 ? g : (v <= 0 ? (0 or g * slope) : v, the NaN) */
+#define FA_RELU_FAMILY_BACKWARD(gi, v)                                                           \
+    _mm512_mask_mov_ps(                                                                          \
+        _mm512_mask_mov_ps(op == FA_RELU ? zero : _mm512_mul_ps(gi, slope),                      \
+                           _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), gi),                         \
+        _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v)
+
+#define FA_HALF_FUSED_AVX512(SUFFIX, TARGET, LOAD16, STORE16, STORE32)                           \
+    TARGET static void fa_relu_family_forward_##SUFFIX(int op, const fa_half *x, fa_half *out,   \
+                                                       fa_index n, double param)                 \
+    {                                                                                            \
+        const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps((float)param);           \
+        fa_index i = 0;                                                                          \
+        for (; i + 32 <= n; i += 32) {                                                           \
+            __m512 a = LOAD16(x + i, 0xFFFF), b = LOAD16(x + i + 16, 0xFFFF);                    \
+            STORE32(out + i, FA_RELU_FAMILY_FORWARD(a), FA_RELU_FAMILY_FORWARD(b));              \
+        }                                                                                        \
+        for (; i < n; i += 16) {                                                                 \
+            __mmask16 m = (__mmask16)(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);                \
+            __m512 v = LOAD16(x + i, m);                                                         \
+            STORE16(out + i, m, FA_RELU_FAMILY_FORWARD(v));                                      \
+        }                                                                                        \
+    }                                                                                            \
+    TARGET static void fa_relu_family_backward_##SUFFIX(int op, const fa_half *g,                \
+                                                        const fa_half *x, fa_half *out,          \
+                                                        fa_index n, double param)                \
+    {                                                                                            \
+        const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps((float)param);           \
+        fa_index i = 0;                                                                          \
+        for (; i + 32 <= n; i += 32) {                                                           \
+            __m512 a = LOAD16(x + i, 0xFFFF), b = LOAD16(x + i + 16, 0xFFFF);                    \
+            __m512 ga = LOAD16(g + i, 0xFFFF), gb = LOAD16(g + i + 16, 0xFFFF);                  \
+            STORE32(out + i, FA_RELU_FAMILY_BACKWARD(ga, a), FA_RELU_FAMILY_BACKWARD(gb, b));    \
+        }                                                                                        \
+        for (; i < n; i += 16) {                                                                 \
+            __mmask16 m = (__mmask16)(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);                \
+            __m512 v = LOAD16(x + i, m), gi = LOAD16(g + i, m);                                  \
+            STORE16(out + i, m, FA_RELU_FAMILY_BACKWARD(gi, v));                                 \
+        }                                                                                        \
+    }
+
+FA_HALF_FUSED_AVX512(f16_avx512, FA_TARGET_AVX512_HALF, fa_f16_load16, fa_f16_store16,
+                     fa_f16_store32)
+FA_HALF_FUSED_AVX512(bf16_avx512, FA_TARGET_AVX512_HALF, fa_bf16_load16, fa_bf16_store16,
+                     fa_bf16_store32)
+
+#if FA_HAVE_AVX512BF16_INTRINSICS
+FA_TARGET_AVX512BF16 static inline void fa_bf16_store16_bf16(fa_half *p, __mmask16 m, __m512 v)
+{
+    __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
+    if (_mm512_fpclass_ps_mask(v, 0x20))   /* a subnormal: see fa_bf16_store_avx512bf16 */
+        h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(fa_bf16_round_avx512(v), 16));
+    _mm256_mask_storeu_epi16(p, m, h);
+}
+FA_TARGET_AVX512BF16 static inline void fa_bf16_store32_bf16(fa_half *p, __m512 a, __m512 b)
+{
+    __m512i h = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+    if (_mm512_fpclass_ps_mask(a, 0x20) | _mm512_fpclass_ps_mask(b, 0x20))
+        h = fa_upper_halves(fa_bf16_round_avx512(a), fa_bf16_round_avx512(b));
+    _mm512_storeu_si512(p, h);
+}
+FA_HALF_FUSED_AVX512(bf16_avx512bf16, FA_TARGET_AVX512BF16, fa_bf16_load16, fa_bf16_store16_bf16,
+                     fa_bf16_store32_bf16)
+#endif
 #endif /* FA_HAVE_X86_LEVELS */
 
 /* ---- codec selection --------------------------------------------------- */
 
 enum { FA_HALF_F16 = 0, FA_HALF_BF16 = 1 };
 
-static const fa_half_codec fa_codec_f16_base = {"portable C", fa_f16_load_base, fa_f16_store_base};
+static const fa_half_codec fa_codec_f16_base = {"portable C", fa_f16_load_base, fa_f16_store_base,
+                                                NULL, NULL};
 static const fa_half_codec fa_codec_bf16_base = {"portable C", fa_bf16_load_base,
-                                                 fa_bf16_store_base};
+                                                 fa_bf16_store_base, NULL, NULL};
 #if FA_HAVE_X86_LEVELS
-static const fa_half_codec fa_codec_f16_f16c = {"F16C", fa_f16_load_f16c, fa_f16_store_f16c};
+static const fa_half_codec fa_codec_f16_f16c = {"F16C", fa_f16_load_f16c, fa_f16_store_f16c,
+                                                NULL, NULL};
 static const fa_half_codec fa_codec_bf16_avx2 = {"AVX2 integer rounding", fa_bf16_load_avx2,
-                                                 fa_bf16_store_avx2};
-static const fa_half_codec fa_codec_f16_avx512 = {"AVX-512F", fa_f16_load_avx512,
-                                                  fa_f16_store_avx512};
-static const fa_half_codec fa_codec_bf16_avx512 = {"AVX-512 integer rounding",
-                                                   fa_bf16_load_avx512, fa_bf16_store_avx512};
+                                                 fa_bf16_store_avx2, NULL, NULL};
+static const fa_half_codec fa_codec_f16_avx512 = {
+    "AVX-512F", fa_f16_load_avx512, fa_f16_store_avx512, fa_relu_family_forward_f16_avx512,
+    fa_relu_family_backward_f16_avx512};
+static const fa_half_codec fa_codec_bf16_avx512 = {
+    "AVX-512 integer rounding", fa_bf16_load_avx512, fa_bf16_store_avx512,
+    fa_relu_family_forward_bf16_avx512, fa_relu_family_backward_bf16_avx512};
 #if FA_HAVE_AVX512BF16_INTRINSICS
-static const fa_half_codec fa_codec_bf16_avx512bf16 = {"AVX512-BF16", fa_bf16_load_avx512,
-                                                       fa_bf16_store_avx512bf16};
+static const fa_half_codec fa_codec_bf16_avx512bf16 = {
+    "AVX512-BF16", fa_bf16_load_avx512, fa_bf16_store_avx512bf16,
+    fa_relu_family_forward_bf16_avx512bf16, fa_relu_family_backward_bf16_avx512bf16};
 #endif
 #endif
 
@@ -402,6 +520,10 @@ static void fa_half_forward(const fa_table *t, const fa_half_codec *c, int op, c
                             fa_half *out, fa_index n, double param)
 {
     float buf[FA_HALF_BLOCK] FA_ALIGN64;
+    if ((op == FA_RELU || op == FA_LEAKY_RELU) && c->relu_family_forward) {
+        c->relu_family_forward(op, x, out, n, param);
+        return;
+    }
     for (fa_index i = 0; i < n; i += FA_HALF_BLOCK) {
         fa_index m = n - i < FA_HALF_BLOCK ? n - i : FA_HALF_BLOCK;
         c->load(x + i, buf, m);
@@ -415,6 +537,10 @@ static void fa_half_backward(const fa_table *t, const fa_half_codec *c, int op, 
 {
     float gbuf[FA_HALF_BLOCK] FA_ALIGN64;
     float xbuf[FA_HALF_BLOCK] FA_ALIGN64;
+    if ((op == FA_RELU || op == FA_LEAKY_RELU) && c->relu_family_backward) {
+        c->relu_family_backward(op, g, x, out, n, param);
+        return;
+    }
     for (fa_index i = 0; i < n; i += FA_HALF_BLOCK) {
         fa_index m = n - i < FA_HALF_BLOCK ? n - i : FA_HALF_BLOCK;
         c->load(g + i, gbuf, m);
