@@ -350,7 +350,7 @@ def relu(x, out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         Input of any shape and memory layout.
     out : ndarray, optional
         Array to write the result into: x's shape and dtype, writable.
@@ -383,7 +383,7 @@ def relu_backward(grad_output, x, out=None):
     ----------
     grad_output : array_like
         Gradient of the loss with respect to relu's output; x's shape and dtype.
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         The input relu was applied to.
     out : ndarray, optional
         Where to write the gradient with respect to x (may be grad_output or x).
@@ -407,10 +407,11 @@ def leaky_relu(x, negative_slope=0.01, out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         Input of any shape and memory layout.
     negative_slope : float, default 0.01
-        Slope for ``x <= 0``; rounded to x's dtype before use, as in PyTorch.
+        Slope for ``x <= 0``; rounded to x's dtype before use (to float32 for float16
+        and bfloat16, which compute in float32), as in PyTorch.
     out : ndarray, optional
         Array to write the result into (may be ``x``).
 
@@ -433,7 +434,7 @@ def leaky_relu_backward(grad_output, x, negative_slope=0.01, out=None):
     ----------
     grad_output : array_like
         Gradient with respect to the output; x's shape and dtype.
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         The forward input.
     negative_slope : float, default 0.01
         The slope used in the forward pass.
@@ -455,7 +456,7 @@ def gelu(x, approximate="none", out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         Input of any shape and memory layout.
     approximate : {"none", "tanh"}, default "none"
         "none": the exact form ``0.5 * x * (1 + erf(x / sqrt(2)))``.
@@ -484,7 +485,7 @@ def gelu_backward(grad_output, x, approximate="none", out=None):
     ----------
     grad_output : array_like
         Gradient with respect to the output; x's shape and dtype.
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         The forward input.
     approximate : {"none", "tanh"}, default "none"
         Which GELU the forward pass used.
@@ -554,7 +555,7 @@ def prelu(x, weight, axis=1, out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         Input of any shape and memory layout.
     weight : array_like
         Slopes, shape ``(x.shape[axis],)`` (one per channel) or ``(1,)``
@@ -622,7 +623,7 @@ def prelu_backward(grad_output, x, weight, axis=1):
     ----------
     grad_output : array_like
         Gradient with respect to prelu's output; x's shape and dtype.
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         The forward input.
     weight : array_like
         The slopes used in the forward pass (shape ``(C,)`` or ``(1,)``).
