@@ -45,6 +45,10 @@ typedef struct {
      * arithmetic (same results: the same float32 operations) */
     fa_half_unary relu_family_forward;
     fa_half_binary relu_family_backward;
+    /* PReLU with one slope per channel (rows x channels), likewise, or NULL */
+    void (*prelu_rows)(const fa_half *, const float *, fa_half *, fa_index, fa_index);
+    void (*prelu_vector_backward)(const fa_half *, const fa_half *, const float *, fa_half *,
+                                  double *, fa_index);
 } fa_half_codec;
 
 /* Elements per block: 4 KiB of float32 per buffer, two buffers for a
@@ -406,6 +410,60 @@ FA_TARGET_AVX512_HALF static inline void fa_bf16_store32(fa_half *p, __m512 a, _
         }                                                                                        \
     }
 
+/* PReLU per channel: the loops of _loops.h (fa_prelu_rows, fa_prelu_vector_backward)
+ * with the conversions in registers; the float64 weight-gradient terms are
+ * added to acc[i] one row at a time, as there. */
+#define FA_HALF_PRELU_AVX512(SUFFIX, TARGET, LOAD16, STORE16)                                    \
+    TARGET static void fa_prelu_rows_##SUFFIX(const fa_half *x, const float *w, fa_half *out,     \
+                                              fa_index rows, fa_index channels)                  \
+    {                                                                                            \
+        const __m512 zero = _mm512_setzero_ps();                                                 \
+        for (fa_index r = 0; r < rows; r++) {                                                    \
+            const fa_half *xr = x + r * channels;                                                \
+            fa_half *outr = out + r * channels;                                                  \
+            for (fa_index i = 0; i < channels; i += 16) {                                        \
+                __mmask16 m =                                                                    \
+                    (__mmask16)(channels - i >= 16 ? 0xFFFF : (1u << (channels - i)) - 1);       \
+                __m512 v = LOAD16(xr + i, m), wi = _mm512_maskz_loadu_ps(m, w + i);              \
+                STORE16(outr + i, m,                                                             \
+                        _mm512_mask_mov_ps(_mm512_mul_ps(v, wi),                                 \
+                                           _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v));         \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+    TARGET static void fa_prelu_vector_backward_##SUFFIX(const fa_half *g, const fa_half *x,     \
+                                                         const float *w, fa_half *gin,           \
+                                                         double *acc, fa_index n)                \
+    {                                                                                            \
+        const __m512 zero = _mm512_setzero_ps();                                                 \
+        for (fa_index i = 0; i < n; i += 16) {                                                   \
+            __mmask16 m = (__mmask16)(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);                \
+            __m512 v = LOAD16(x + i, m), gi = LOAD16(g + i, m);                                  \
+            __m512 wi = _mm512_maskz_loadu_ps(m, w + i);                                         \
+            __mmask16 gt = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);                              \
+            __m512 r = _mm512_mask_mov_ps(_mm512_mul_ps(gi, wi), gt, gi);                        \
+            r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);                \
+            STORE16(gin + i, m, r);                                                              \
+            /* acc[i] += v > 0 ? 0 : (double)v * (double)g, in two halves of 8 */                \
+            __mmask16 add = (__mmask16)(~gt & m);                                                \
+            __m512d vlo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));                            \
+            __m512d glo = _mm512_cvtps_pd(_mm512_castps512_ps256(gi));                           \
+            __m512d vhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(               \
+                _mm512_castps_pd(v), 1)));                                                       \
+            __m512d ghi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(               \
+                _mm512_castps_pd(gi), 1)));                                                      \
+            __m512d alo = _mm512_maskz_loadu_pd((__mmask8)(m & 0xFF), acc + i);                  \
+            __m512d ahi = _mm512_maskz_loadu_pd((__mmask8)(m >> 8), acc + i + 8);                \
+            alo = _mm512_mask_add_pd(alo, (__mmask8)(add & 0xFF), alo, _mm512_mul_pd(vlo, glo)); \
+            ahi = _mm512_mask_add_pd(ahi, (__mmask8)(add >> 8), ahi, _mm512_mul_pd(vhi, ghi));   \
+            _mm512_mask_storeu_pd(acc + i, (__mmask8)(m & 0xFF), alo);                           \
+            _mm512_mask_storeu_pd(acc + i + 8, (__mmask8)(m >> 8), ahi);                         \
+        }                                                                                        \
+    }
+
+FA_HALF_PRELU_AVX512(f16_avx512, FA_TARGET_AVX512_HALF, fa_f16_load16, fa_f16_store16)
+FA_HALF_PRELU_AVX512(bf16_avx512, FA_TARGET_AVX512_HALF, fa_bf16_load16, fa_bf16_store16)
+
 FA_HALF_FUSED_AVX512(f16_avx512, FA_TARGET_AVX512_HALF, fa_f16_load16, fa_f16_store16,
                      fa_f16_store32)
 FA_HALF_FUSED_AVX512(bf16_avx512, FA_TARGET_AVX512_HALF, fa_bf16_load16, fa_bf16_store16,
@@ -428,6 +486,7 @@ FA_TARGET_AVX512BF16 static inline void fa_bf16_store32_bf16(fa_half *p, __m512 
 }
 FA_HALF_FUSED_AVX512(bf16_avx512bf16, FA_TARGET_AVX512BF16, fa_bf16_load16, fa_bf16_store16_bf16,
                      fa_bf16_store32_bf16)
+FA_HALF_PRELU_AVX512(bf16_avx512bf16, FA_TARGET_AVX512BF16, fa_bf16_load16, fa_bf16_store16_bf16)
 #endif
 #endif /* FA_HAVE_X86_LEVELS */
 
@@ -436,24 +495,27 @@ FA_HALF_FUSED_AVX512(bf16_avx512bf16, FA_TARGET_AVX512BF16, fa_bf16_load16, fa_b
 enum { FA_HALF_F16 = 0, FA_HALF_BF16 = 1 };
 
 static const fa_half_codec fa_codec_f16_base = {"portable C", fa_f16_load_base, fa_f16_store_base,
-                                                NULL, NULL};
+                                                NULL, NULL, NULL, NULL};
 static const fa_half_codec fa_codec_bf16_base = {"portable C", fa_bf16_load_base,
-                                                 fa_bf16_store_base, NULL, NULL};
+                                                 fa_bf16_store_base, NULL, NULL, NULL, NULL};
 #if FA_HAVE_X86_LEVELS
 static const fa_half_codec fa_codec_f16_f16c = {"F16C", fa_f16_load_f16c, fa_f16_store_f16c,
-                                                NULL, NULL};
+                                                NULL, NULL, NULL, NULL};
 static const fa_half_codec fa_codec_bf16_avx2 = {"AVX2 integer rounding", fa_bf16_load_avx2,
-                                                 fa_bf16_store_avx2, NULL, NULL};
+                                                 fa_bf16_store_avx2, NULL, NULL, NULL, NULL};
 static const fa_half_codec fa_codec_f16_avx512 = {
     "AVX-512F", fa_f16_load_avx512, fa_f16_store_avx512, fa_relu_family_forward_f16_avx512,
-    fa_relu_family_backward_f16_avx512};
+    fa_relu_family_backward_f16_avx512, fa_prelu_rows_f16_avx512,
+    fa_prelu_vector_backward_f16_avx512};
 static const fa_half_codec fa_codec_bf16_avx512 = {
     "AVX-512 integer rounding", fa_bf16_load_avx512, fa_bf16_store_avx512,
-    fa_relu_family_forward_bf16_avx512, fa_relu_family_backward_bf16_avx512};
+    fa_relu_family_forward_bf16_avx512, fa_relu_family_backward_bf16_avx512,
+    fa_prelu_rows_bf16_avx512, fa_prelu_vector_backward_bf16_avx512};
 #if FA_HAVE_AVX512BF16_INTRINSICS
 static const fa_half_codec fa_codec_bf16_avx512bf16 = {
     "AVX512-BF16", fa_bf16_load_avx512, fa_bf16_store_avx512bf16,
-    fa_relu_family_forward_bf16_avx512bf16, fa_relu_family_backward_bf16_avx512bf16};
+    fa_relu_family_forward_bf16_avx512bf16, fa_relu_family_backward_bf16_avx512bf16,
+    fa_prelu_rows_bf16_avx512bf16, fa_prelu_vector_backward_bf16_avx512bf16};
 #endif
 #endif
 
@@ -555,6 +617,10 @@ static void fa_half_prelu_rows(const fa_table *t, const fa_half_codec *c, const 
                                const float *w, fa_half *out, fa_index rows, fa_index channels)
 {
     float buf[FA_HALF_BLOCK] FA_ALIGN64;
+    if (c->prelu_rows) {
+        c->prelu_rows(x, w, out, rows, channels);
+        return;
+    }
     if (channels <= FA_HALF_BLOCK) {
         /* whole rows per block */
         fa_index per = FA_HALF_BLOCK / channels;
@@ -583,6 +649,10 @@ static void fa_half_prelu_vector_backward(const fa_table *t, const fa_half_codec
 {
     float gbuf[FA_HALF_BLOCK] FA_ALIGN64;
     float xbuf[FA_HALF_BLOCK] FA_ALIGN64;
+    if (c->prelu_vector_backward) {
+        c->prelu_vector_backward(g, x, w, gin, acc, n);
+        return;
+    }
     for (fa_index i = 0; i < n; i += FA_HALF_BLOCK) {
         fa_index m = n - i < FA_HALF_BLOCK ? n - i : FA_HALF_BLOCK;
         c->load(g + i, gbuf, m);
