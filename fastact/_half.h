@@ -306,7 +306,8 @@ fa_bf16_store_avx512(const float *src, fa_half *dst, fa_index n)
 
 #if (defined(__clang__) && __clang_major__ >= 9) || (!defined(__clang__) && __GNUC__ >= 10)
 #define FA_HAVE_AVX512BF16_INTRINSICS 1
-#define FA_TARGET_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define FA_TARGET_AVX512BF16 \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,avx512bf16")))
 /* vcvtne2ps2bf16 rounds to nearest even and quiets NaN, but flushes
  * subnormal inputs to zero whatever MXCSR says; a pair of vectors with a
  * subnormal (rare) takes the integer rounding instead. */

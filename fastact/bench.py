@@ -273,7 +273,8 @@ def _torch_calls(torch, op, direction, x, g, w):
 
 # ------------------------------------------------------------------- cells --
 
-def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02):
+def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02,
+             numpy=True):
     """Time one cell; returns a dict of seconds per call and derived figures."""
     rng = rng or np.random.default_rng(0)
     x, g, w = _inputs(op, n, dtype, rng)
@@ -291,7 +292,7 @@ def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.
         "numpy": (_half_numpy_call if x.dtype.name in HALF_DTYPES else _numpy_call)(
             op, direction, x, g, w, out),
     }
-    if calls["numpy"] is None:
+    if calls["numpy"] is None or not numpy:
         del calls["numpy"]
     if torch is not None:
         calls["torch"], calls["torch_alloc"] = _torch_calls(torch, op, direction, x, g, w)
@@ -418,6 +419,9 @@ def register(subparsers):
     parser.add_argument("--quick", action="store_true",
                         help="fewer sizes and shorter timings (under a minute)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--no-numpy", action="store_true",
+                        help="leave the NumPy/SciPy formulas out (on float16 they take "
+                             "seconds per call at 2^24)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.set_defaults(func=_main)
 
@@ -443,7 +447,8 @@ def _main(args):
                 for n in sizes:
                     for threads in args.threads:
                         cell = run_cell(op, direction, resolve_dtype(dtype), n, threads,
-                                        torch=torch, rng=rng, min_time=min_time)
+                                        torch=torch, rng=rng, min_time=min_time,
+                                        numpy=not args.no_numpy)
                         cells.append(cell)
                         print(format_table([cell]).splitlines()[-1], flush=True)
     print()
