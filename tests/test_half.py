@@ -7,6 +7,7 @@ ml_dtypes -- and so within 1 ulp of the half type against a float64
 reference (checked too, for GELU, against SciPy).
 """
 
+import io
 import subprocess
 import sys
 
@@ -314,3 +315,8 @@ def test_conversions_reported():
         assert _kernels.half_conversions() == {"float16": "portable C", "bfloat16": "portable C"}
     finally:
         _kernels.set_simd_level(previous)
+
+
+def test_show_config_names_the_conversions():
+    text = fa.show_config(file=io.StringIO())["half_types"]
+    assert text.startswith("float16 ") and "; bfloat16 " in text
