@@ -320,3 +320,19 @@ def test_conversions_reported():
 def test_show_config_names_the_conversions():
     text = fa.show_config(file=io.StringIO())["half_types"]
     assert text.startswith("float16 ") and "; bfloat16 " in text
+
+
+def test_big_endian_and_overlapping_out():
+    x = np.array([-1.5, 2.0, np.nan, -0.0], dtype=">f2")
+    got = fa.relu(x)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, [0.0, 2.0, np.nan, 0.0])
+    a = np.arange(10, dtype=np.float16) - 5
+    fa.relu(a[:-2], out=a[2:])      # out overlaps x shifted: x is read before it is overwritten
+    np.testing.assert_array_equal(a, [-5, -4, 0, 0, 0, 0, 0, 0, 1, 2])
+
+
+@pytest.mark.skipif(ml_dtypes is None, reason="needs ml_dtypes")
+def test_other_ml_dtypes_are_rejected():
+    with pytest.raises(TypeError, match="x must have dtype float16, bfloat16, float32 or float64"):
+        fa.relu(np.ones(3, ml_dtypes.float8_e4m3fn))
