@@ -209,6 +209,7 @@ def _extensions():
                 "fastact/_simd.h",
                 "fastact/_gelu_x86.h",
                 "fastact/_gelu_f64_x86.h",
+                "fastact/_half.h",
             ],
         ),
         Extension("fastact._ops", ["fastact/_ops.pyx"]),

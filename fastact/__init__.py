@@ -98,11 +98,13 @@ def show_config(file=None):
     -------
     dict
         version, compiler, openmp, threads, simd_level (in use),
-        simd_detected (the CPU's best) and simd_compiled.
+        simd_detected (the CPU's best), simd_compiled and half_types (the
+        float16/bfloat16 conversions of the level in use).
     """
     info = _config()
     lines = ["fastact " + info["version"]]
-    for key in ("compiler", "openmp", "threads", "simd_level", "simd_detected", "simd_compiled"):
+    for key in ("compiler", "openmp", "threads", "simd_level", "simd_detected", "simd_compiled",
+                "half_types"):
         value = info[key]
         if isinstance(value, (list, tuple)):
             value = ", ".join(value)
@@ -121,6 +123,7 @@ def _config():
         "simd_level": _kernels.simd_level(),
         "simd_detected": _kernels.detected_simd_level(),
         "simd_compiled": list(build["simd_levels_compiled"]),
+        "half_types": "; ".join(f"{k} {v}" for k, v in _kernels.half_conversions().items()),
     }
 
 

@@ -248,6 +248,8 @@ static const fa_table *fa_table_for(int level)
     return &fa_tables[level];
 }
 
+#include "_half.h" /* float16 and bfloat16 through the float32 loops */
+
 /* ---- OpenMP shims --------------------------------------------------------- */
 
 static int fa_omp_max_threads(void)

@@ -642,3 +642,257 @@ cdef inline double _prelu_piece_backward(const floating *g, const floating *x, d
         return _table.prelu_run_backward_f32(g, x, slope, gin, n)
     else:
         return _table.prelu_run_backward_f64(g, x, slope, gin, n)
+
+
+# ------------------------------------------------------- half precision --
+#
+# float16 and bfloat16 buffers (16-bit values) run through the float32 loops
+# of the current level in blocks converted on the stack (see _half.h).  The
+# threading mirrors the float32 drivers above: one contiguous slice per
+# thread, PReLU's weight gradient in blocks of fixed size.
+
+cdef extern from "_dispatch.h" nogil:
+    ctypedef unsigned short fa_half
+    ctypedef struct fa_half_codec:
+        const char *name
+    int fa_half_init()
+    int fa_half_set_avx512bf16(int on)
+    const fa_half_codec *fa_half_codec_for(int level, int kind)
+    void fa_half_forward(const fa_table *t, const fa_half_codec *c, int op, const fa_half *x,
+                         fa_half *out, fa_index n, double param)
+    void fa_half_backward(const fa_table *t, const fa_half_codec *c, int op, const fa_half *g,
+                          const fa_half *x, fa_half *out, fa_index n, double param)
+    void fa_half_prelu_rows(const fa_table *t, const fa_half_codec *c, const fa_half *x,
+                            const float *w, fa_half *out, fa_index rows, fa_index channels)
+    void fa_half_prelu_vector_backward(const fa_table *t, const fa_half_codec *c,
+                                       const fa_half *g, const fa_half *x, const float *w,
+                                       fa_half *gin, double *acc, fa_index n)
+    double fa_half_prelu_run_backward(const fa_table *t, const fa_half_codec *c,
+                                      const fa_half *g, const fa_half *x, double slope,
+                                      fa_half *gin, fa_index n)
+    void fa_half_to_f32(int kind, const fa_half *src, float *dst, fa_index n)
+
+cdef int _half_ready = fa_half_init()
+
+
+def half_conversions():
+    """The float16 and bfloat16 conversions the current SIMD level uses."""
+    return {
+        "float16": fa_half_codec_for(_level, 0).name.decode(),
+        "bfloat16": fa_half_codec_for(_level, 1).name.decode(),
+    }
+
+
+def set_avx512_bf16(bint on):
+    """Use AVX512-BF16's vcvtneps2bf16 at the AVX-512 level (only where the
+    CPU has it; else integer rounding).  Returns the previous setting.  For
+    the tests, which check both conversions on a CPU that has the
+    instruction."""
+    return bool(fa_half_set_avx512bf16(on))
+
+
+cdef void _half_forward(const fa_table *t, const fa_half_codec *c, int op, const fa_half *x,
+                        fa_half *out, fa_index n, double param, int nt) noexcept nogil:
+    cdef fa_index part, start, stop
+    cdef int th
+    # align out to 64 bytes first, as the float32 drivers do
+    cdef fa_index head = _aligning_head(FA_RELU, out, n, sizeof(fa_half))
+    if head:
+        fa_half_forward(t, c, op, x, out, head, param)
+        x += head
+        out += head
+        n -= head
+    if nt <= 1:
+        fa_half_forward(t, c, op, x, out, n, param)
+        return
+    part = _slice_length(n, nt)
+    for th in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        start = th * part
+        stop = min(start + part, n)
+        if start < stop:
+            fa_half_forward(t, c, op, x + start, out + start, stop - start, param)
+
+
+cdef void run_forward_half(int op, bint is_bf16, const void *x, void *out, Py_ssize_t n,
+                           double param) noexcept nogil:
+    _half_forward(_table, fa_half_codec_for(_level, is_bf16), op, <const fa_half *>x,
+                  <fa_half *>out, n, param, _threads_for(n, _grain(op, False)))
+
+
+cdef void run_backward_half(int op, bint is_bf16, const void *grad_output, const void *x,
+                            void *out, Py_ssize_t n, double param) noexcept nogil:
+    cdef const fa_table *t = _table
+    cdef const fa_half_codec *c = fa_half_codec_for(_level, is_bf16)
+    cdef int nt = _threads_for(n, _grain(op, False))
+    cdef const fa_half *gs = <const fa_half *>grad_output
+    cdef const fa_half *xs = <const fa_half *>x
+    cdef fa_half *os = <fa_half *>out
+    cdef fa_index part, start, stop
+    cdef int th
+    cdef fa_index head = _aligning_head(FA_RELU, out, n, sizeof(fa_half))
+    if head:
+        fa_half_backward(t, c, op, gs, xs, os, head, param)
+        gs += head
+        xs += head
+        os += head
+        n -= head
+    if nt <= 1:
+        fa_half_backward(t, c, op, gs, xs, os, n, param)
+        return
+    part = _slice_length(n, nt)
+    for th in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        start = th * part
+        stop = min(start + part, n)
+        if start < stop:
+            fa_half_backward(t, c, op, gs + start, xs + start, os + start, stop - start, param)
+
+
+cdef float *_half_weight(bint is_bf16, const void *weight, fa_index channels,
+                         void **block) noexcept nogil:
+    """The weight in float32 (exact), 64-byte aligned; NULL if out of memory."""
+    block[0] = malloc(channels * sizeof(float) + 64)
+    if block[0] == NULL:
+        return NULL
+    cdef float *w = <float *>((<size_t>block[0] + 63) // 64 * 64)
+    fa_half_to_f32(is_bf16, <const fa_half *>weight, w, channels)
+    return w
+
+
+cdef int run_prelu_forward_half(bint is_bf16, const void *x, const void *weight, void *out,
+                                Py_ssize_t outer, Py_ssize_t channels,
+                                Py_ssize_t inner) noexcept nogil:
+    """PReLU forward with x viewed as (outer, channels, inner); -1 when out of memory."""
+    cdef const fa_table *t = _table
+    cdef const fa_half_codec *c = fa_half_codec_for(_level, is_bf16)
+    cdef fa_index n = outer * channels * inner
+    cdef int nt = _threads_for(n, GRAIN_CHEAP)
+    cdef const fa_half *xs = <const fa_half *>x
+    cdef fa_half *os = <fa_half *>out
+    cdef void *block
+    cdef float *w
+    cdef fa_index part, first, last, r, runs
+    cdef int th
+    if n == 0:
+        return 0
+    w = _half_weight(is_bf16, weight, channels, &block)
+    if w == NULL:
+        return -1
+    if inner == 1:
+        if nt <= 1:
+            fa_half_prelu_rows(t, c, xs, w, os, outer, channels)
+        else:
+            part = (outer + nt - 1) // nt
+            for th in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+                first = th * part
+                last = min(first + part, outer)
+                if first < last:
+                    fa_half_prelu_rows(t, c, xs + first * channels, w, os + first * channels,
+                                       last - first, channels)
+    else:
+        runs = outer * channels
+        if nt <= 1:
+            for r in range(runs):
+                fa_half_forward(t, c, FA_LEAKY_RELU, xs + r * inner, os + r * inner, inner,
+                                <double>w[r % channels])
+        elif runs >= nt:
+            for r in prange(runs, num_threads=nt, schedule="static"):
+                fa_half_forward(t, c, FA_LEAKY_RELU, xs + r * inner, os + r * inner, inner,
+                                <double>w[r % channels])
+        else:
+            for r in range(runs):
+                _half_forward(t, c, FA_LEAKY_RELU, xs + r * inner, os + r * inner, inner,
+                              <double>w[r % channels], nt)
+    free(block)
+    return 0
+
+
+cdef int run_prelu_backward_half(bint is_bf16, const void *grad_output, const void *x,
+                                 const void *weight, void *grad_input, double *grad_weight,
+                                 Py_ssize_t outer, Py_ssize_t channels,
+                                 Py_ssize_t inner) noexcept nogil:
+    """PReLU backward on half buffers: grad_input, and grad_weight summed in
+    float64 in blocks of fixed size (as run_prelu_backward).  -1 when out of
+    memory, else 0."""
+    cdef const fa_table *t = _table
+    cdef const fa_half_codec *c = fa_half_codec_for(_level, is_bf16)
+    cdef fa_index n = outer * channels * inner
+    cdef int nt = _threads_for(n, GRAIN_CHEAP)
+    cdef const fa_half *gs = <const fa_half *>grad_output
+    cdef const fa_half *xs = <const fa_half *>x
+    cdef fa_half *gin = <fa_half *>grad_input
+    cdef void *block
+    cdef float *w
+    cdef double *partial
+    cdef fa_index rows_per_block, blocks, b, r, ch, first, last
+    cdef fa_index pieces_per_run, items, item, start, stop, runs
+    for ch in range(channels):
+        grad_weight[ch] = 0.0
+    if n == 0:
+        return 0
+    w = _half_weight(is_bf16, weight, channels, &block)
+    if w == NULL:
+        return -1
+    if inner == 1:
+        rows_per_block = (REDUCE_BLOCK + channels - 1) // channels
+        blocks = (outer + rows_per_block - 1) // rows_per_block
+        partial = <double *>calloc(blocks * channels, sizeof(double))
+        if partial == NULL:
+            free(block)
+            return -1
+        for b in prange(blocks, num_threads=nt, schedule="static"):
+            first = b * rows_per_block
+            last = first + rows_per_block
+            if last > outer:
+                last = outer
+            for r in range(first, last):
+                fa_half_prelu_vector_backward(t, c, gs + r * channels, xs + r * channels, w,
+                                              gin + r * channels, partial + b * channels,
+                                              channels)
+        for b in range(blocks):
+            for ch in range(channels):
+                grad_weight[ch] += partial[b * channels + ch]
+    else:
+        runs = outer * channels
+        pieces_per_run = (inner + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+        items = runs * pieces_per_run
+        partial = <double *>malloc(items * sizeof(double))
+        if partial == NULL:
+            free(block)
+            return -1
+        for item in prange(items, num_threads=nt, schedule="static"):
+            r = item // pieces_per_run
+            start = (item % pieces_per_run) * REDUCE_BLOCK
+            stop = start + REDUCE_BLOCK
+            if stop > inner:
+                stop = inner
+            partial[item] = fa_half_prelu_run_backward(t, c, gs + r * inner + start,
+                                                       xs + r * inner + start,
+                                                       <double>w[r % channels],
+                                                       gin + r * inner + start, stop - start)
+        for item in range(items):
+            grad_weight[(item // pieces_per_run) % channels] += partial[item]
+    free(partial)
+    free(block)
+    return 0
+
+
+def copy_bytes(src, dst):
+    """dst[:] = src[:] for contiguous arrays of one itemsize and size, by
+    bytes, threaded like copy(): the copy bandwidth of half arrays."""
+    cdef const unsigned char[::1] s = memoryview(src).cast("B")
+    cdef unsigned char[::1] d = memoryview(dst).cast("B")
+    cdef fa_index n = s.shape[0]
+    cdef int nt = _threads_for(n // 2, GRAIN_CHEAP)
+    cdef fa_index part, start, stop
+    cdef int th
+    if d.shape[0] != n:
+        raise ValueError("src and dst must have the same number of bytes")
+    if n == 0:
+        return
+    part = _slice_length(n, nt)
+    with nogil:
+        for th in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+            start = th * part
+            stop = min(start + part, n)
+            if start < stop:
+                memcpy(&d[start], &s[start], stop - start)

@@ -5,7 +5,9 @@ from typing import Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-_F = TypeVar("_F", np.float32, np.float64)
+# float16 and float32/float64; bfloat16 (ml_dtypes, an optional dependency)
+# has no NumPy scalar type to name here, so its arrays match Any.
+_F = TypeVar("_F", np.float16, np.float32, np.float64)
 _Approximate = Literal["none", "tanh"]
 
 def relu(x: npt.ArrayLike, out: npt.NDArray[_F] | None = None) -> npt.NDArray[_F]: ...

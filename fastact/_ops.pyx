@@ -9,8 +9,11 @@ contiguity and overlap from the buffer protocol instead of NumPy attributes.
 
 Rules enforced here, documented in the public docstrings:
 
-* x may be anything np.asarray accepts; its dtype must be float32 or float64
-  (non-native byte order is converted).  Integer, bool, complex: TypeError.
+* x may be anything np.asarray accepts; its dtype must be float32, float64,
+  float16 or bfloat16 (ml_dtypes.bfloat16; non-native byte order is
+  converted).  Integer, bool, complex: TypeError.  The half types compute in
+  float32 and round each result to nearest even (see fastact/_half.h); their
+  buffers travel to the kernels as uint16 views, which any NumPy can export.
 * Further *arrays* (grad_output, weight) must have x's dtype: fastact never
   converts silently between float precisions.  Python scalars and sequences
   are converted to x's dtype.
@@ -40,6 +43,8 @@ from . import _kernels
 
 cdef object _F32 = np.dtype(np.float32)
 cdef object _F64 = np.dtype(np.float64)
+cdef object _F16 = np.dtype(np.float16)
+cdef object _U16 = np.dtype(np.uint16)
 cdef object _ndarray = np.ndarray
 
 cdef int _RELU = _kernels.RELU
@@ -73,22 +78,53 @@ cdef object _as_float_array(object value, str name):
     if type(value) is _ndarray:
         arr = value
     elif value is None:
-        raise TypeError(f"{name} must be a float32 or float64 array, got None")
+        raise TypeError(f"{name} must be a float16, bfloat16, float32 or float64 array, got None")
     else:
         try:
             arr = np.asarray(value)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"{name} must be convertible to a float32 or float64 array ({exc})"
+                f"{name} must be convertible to a float16, bfloat16, float32 or float64 array ({exc})"
             ) from None
     dtype = arr.dtype
     if dtype is _F32 or dtype is _F64:
         return arr
-    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+    if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
         if dtype.isnative:
             return arr
         return arr.astype(dtype.newbyteorder("="))
-    raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
+    if _is_bfloat16(dtype):
+        return arr
+    raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, got {dtype}")
+
+
+cdef bint _is_bfloat16(object dtype) except -1:
+    """ml_dtypes' bfloat16, recognised without importing ml_dtypes: a dtype
+    of that name can only exist once something has registered it."""
+    cdef object ml_dtypes
+    if dtype.itemsize != 2 or dtype.name != "bfloat16":
+        return False
+    ml_dtypes = sys.modules.get("ml_dtypes")
+    return ml_dtypes is None or dtype == ml_dtypes.bfloat16
+
+
+cdef inline int _half_kind(object dtype) except -1:
+    """0 for float32/float64, 1 for float16, 2 for bfloat16."""
+    if dtype is _F32 or dtype is _F64 or dtype.itemsize != 2:
+        return 0
+    return 1 if dtype.kind == "f" else 2
+
+
+cdef object _half_out(object out, object dtype):
+    """out checked against x's half dtype, as a uint16 view (None stays None);
+    its shape and writability are checked by _Call.output."""
+    if out is None:
+        return None
+    if not isinstance(out, _ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {dtype} (the dtype of x), got {out.dtype}")
+    return out.view(_U16)
 
 
 cdef object _as_companion(object value, str name, object dtype):
@@ -265,6 +301,9 @@ cdef class _Call:
 # ------------------------------------------------------------- drivers --
 
 cdef object _unary(int op, object x, object out, double param):
+    cdef int half = _half_kind(x.dtype)
+    if half:
+        return _unary_half(op, half == 2, x, out, param)
     cdef _Call call = _Call.__new__(_Call)
     call.output(out, x)
     if call.n_in == 0:
@@ -277,6 +316,9 @@ cdef object _unary(int op, object x, object out, double param):
 
 cdef object _binary(int op, object grad_output, object x, object out, double param):
     # x first: with out=None it decides the memory order.
+    cdef int half = _half_kind(x.dtype)
+    if half:
+        return _binary_half(op, half == 2, grad_output, x, out, param)
     cdef _Call call = _Call.__new__(_Call)
     call.output(out, x)
     if call.n_in == 0:
@@ -288,6 +330,38 @@ cdef object _binary(int op, object grad_output, object x, object out, double par
     return call.finish()
 
 
+cdef object _unary_half(int op, bint bf16, object x, object out, double param):
+    """_unary for float16/bfloat16: the same buffers, viewed as uint16."""
+    cdef object dtype = x.dtype
+    cdef object xu = x.view(_U16)
+    cdef _Call call = _Call.__new__(_Call)
+    call.output(_half_out(out, dtype), xu)
+    if call.n_in == 0:
+        call.input(xu)
+    with nogil:
+        K.run_forward_half(op, bf16, call.in_views[0].buf, call.out_view.buf, call.size(),
+                           param)
+    result = call.finish()
+    return out if out is not None else result.view(dtype)
+
+
+cdef object _binary_half(int op, bint bf16, object grad_output, object x, object out,
+                         double param):
+    """_binary for float16/bfloat16: the same buffers, viewed as uint16."""
+    cdef object dtype = x.dtype
+    cdef object xu = x.view(_U16)
+    cdef _Call call = _Call.__new__(_Call)
+    call.output(_half_out(out, dtype), xu)
+    if call.n_in == 0:
+        call.input(xu)
+    call.input(grad_output.view(_U16))
+    with nogil:
+        K.run_backward_half(op, bf16, call.in_views[1].buf, call.in_views[0].buf,
+                            call.out_view.buf, call.size(), param)
+    result = call.finish()
+    return out if out is not None else result.view(dtype)
+
+
 # ------------------------------------------------------------ public API --
 
 def relu(x, out=None):
@@ -295,7 +369,7 @@ def relu(x, out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         Input of any shape and memory layout.
     out : ndarray, optional
         Array to write the result into: x's shape and dtype, writable.
@@ -329,7 +403,7 @@ def relu_backward(grad_output, x, out=None):
     ----------
     grad_output : array_like
         Gradient of the loss with respect to relu's output; x's shape and dtype.
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         The input relu was applied to.
     out : ndarray, optional
         Where to write the gradient with respect to x (may be grad_output or x).
@@ -354,10 +428,11 @@ def leaky_relu(x, negative_slope=0.01, out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         Input of any shape and memory layout.
     negative_slope : float, default 0.01
-        Slope for ``x <= 0``; rounded to x's dtype before use, as in PyTorch.
+        Slope for ``x <= 0``; rounded to x's dtype before use (to float32 for float16
+        and bfloat16, which compute in float32), as in PyTorch.
     out : ndarray, optional
         Array to write the result into (may be ``x``).
 
@@ -381,7 +456,7 @@ def leaky_relu_backward(grad_output, x, negative_slope=0.01, out=None):
     ----------
     grad_output : array_like
         Gradient with respect to the output; x's shape and dtype.
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         The forward input.
     negative_slope : float, default 0.01
         The slope used in the forward pass.
@@ -404,7 +479,7 @@ def gelu(x, approximate="none", out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         Input of any shape and memory layout.
     approximate : {"none", "tanh"}, default "none"
         "none": the exact form ``0.5 * x * (1 + erf(x / sqrt(2)))``.
@@ -434,7 +509,7 @@ def gelu_backward(grad_output, x, approximate="none", out=None):
     ----------
     grad_output : array_like
         Gradient with respect to the output; x's shape and dtype.
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         The forward input.
     approximate : {"none", "tanh"}, default "none"
         Which GELU the forward pass used.
@@ -505,7 +580,7 @@ def prelu(x, weight, axis=1, out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         Input of any shape and memory layout.
     weight : array_like
         Slopes, shape ``(x.shape[axis],)`` (one per channel) or ``(1,)``
@@ -530,6 +605,14 @@ def prelu(x, weight, axis=1, out=None):
     cdef _Call call = _Call.__new__(_Call)
     cdef Py_buffer wview
     cdef Py_ssize_t outer, channels, inner
+    cdef int status = 0
+    cdef int half = _half_kind(x.dtype)
+    cdef object dtype = x.dtype
+    cdef object given_out = out
+    if half:   # the same buffers as uint16 (see the module notes)
+        out = _half_out(out, dtype)
+        x = x.view(_U16)
+        weight = weight.view(_U16)
     call.output(out, x)
     if call.n_in == 0:
         call.input(x)
@@ -543,11 +626,20 @@ def prelu(x, weight, axis=1, out=None):
         PyObject_GetBuffer(weight, &wview, PyBUF_C_CONTIGUOUS)
     try:
         with nogil:
-            K.run_prelu_forward(call.is_double(), call.in_views[0].buf, wview.buf,
-                                call.out_view.buf, outer, channels, inner)
+            if half:
+                status = K.run_prelu_forward_half(half == 2, call.in_views[0].buf, wview.buf,
+                                                  call.out_view.buf, outer, channels, inner)
+            else:
+                K.run_prelu_forward(call.is_double(), call.in_views[0].buf, wview.buf,
+                                    call.out_view.buf, outer, channels, inner)
     finally:
         PyBuffer_Release(&wview)
-    return call.finish()
+    if status != 0:
+        raise MemoryError("prelu: could not allocate the float32 copy of the weight")
+    result = call.finish()
+    if half:
+        return given_out if given_out is not None else result.view(dtype)
+    return result
 
 
 def prelu_backward(grad_output, x, weight, axis=1):
@@ -557,7 +649,7 @@ def prelu_backward(grad_output, x, weight, axis=1):
     ----------
     grad_output : array_like
         Gradient with respect to prelu's output; x's shape and dtype.
-    x : array_like of float32 or float64
+    x : array_like of float32, float64, float16 or bfloat16
         The forward input.
     weight : array_like
         The slopes used in the forward pass (shape ``(C,)`` or ``(1,)``).
@@ -581,6 +673,12 @@ def prelu_backward(grad_output, x, weight, axis=1):
     cdef Py_buffer wview, gwview
     cdef int status
     cdef Py_ssize_t outer, channels, inner
+    cdef int half = _half_kind(x.dtype)
+    cdef object dtype = x.dtype
+    if half:   # the same buffers as uint16 (see the module notes)
+        x = x.view(_U16)
+        grad_output = grad_output.view(_U16)
+        weight = weight.view(_U16)
     call.output(None, x)
     call.input(grad_output)
     if shared:
@@ -592,12 +690,21 @@ def prelu_backward(grad_output, x, weight, axis=1):
     PyObject_GetBuffer(grad_weight, &gwview, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
     try:
         with nogil:
-            status = K.run_prelu_backward(call.is_double(), call.in_views[1].buf,
-                                          call.in_views[0].buf, wview.buf, call.out_view.buf,
-                                          <double *>gwview.buf, outer, channels, inner)
+            if half:
+                status = K.run_prelu_backward_half(half == 2, call.in_views[1].buf,
+                                                   call.in_views[0].buf, wview.buf,
+                                                   call.out_view.buf, <double *>gwview.buf,
+                                                   outer, channels, inner)
+            else:
+                status = K.run_prelu_backward(call.is_double(), call.in_views[1].buf,
+                                              call.in_views[0].buf, wview.buf,
+                                              call.out_view.buf, <double *>gwview.buf, outer,
+                                              channels, inner)
     finally:
         PyBuffer_Release(&gwview)
         PyBuffer_Release(&wview)
     if status != 0:
         raise MemoryError("prelu_backward: could not allocate the weight-gradient blocks")
+    if half:
+        return call.finish().view(dtype), grad_weight.astype(dtype)
     return call.finish(), grad_weight.astype(x.dtype, copy=False)

@@ -88,6 +88,42 @@ def _inputs(op, n, dtype, rng):
     return x, g, w
 
 
+HALF_DTYPES = ("float16", "bfloat16")
+
+
+def resolve_dtype(name):
+    """np.dtype of a dtype name; bfloat16 comes from ml_dtypes (fastact[half])."""
+    if name == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise SystemExit("fastact bench: bfloat16 needs ml_dtypes "
+                             "(pip install 'fastact[half]')") from None
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def _copy_call(x):
+    """A threaded copy of x's bytes (half types have no float loop of their own)."""
+    src = x.ravel()
+    dst = np.empty_like(src)
+    if src.dtype.itemsize == 2:   # bfloat16 has no buffer format: copy it as uint16
+        src, dst = src.view(np.uint16), dst.view(np.uint16)
+        return lambda: _kernels.copy_bytes(src, dst)
+    return lambda: _kernels.copy(src, dst)
+
+
+def _half_numpy_call(op, direction, x, g, w, out):
+    """NumPy's formula on a half type, or None where NumPy/SciPy have no loop for it."""
+    call = _numpy_call(op, direction, x, g, w, out)
+    try:
+        with np.errstate(all="ignore"):
+            call()
+    except (TypeError, ValueError):   # ufunc loop or promotion missing
+        return None
+    return call
+
+
 def _fastact_calls(op, direction, x, g, w, out):
     """(call with out=, allocating call) for fastact."""
     approximate = "tanh" if op == "gelu_tanh" else "none"
@@ -197,7 +233,10 @@ def _numpy_call(op, direction, x, g, w, out):
 def _torch_calls(torch, op, direction, x, g, w):
     """(call with out=, allocating call) for PyTorch's CPU kernels, or None."""
     aten = torch.ops.aten
-    tx, tg, tw = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(w)
+    if x.dtype.name == "bfloat16":   # the same buffers as torch.bfloat16
+        tx, tg, tw = (torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) for a in (x, g, w))
+    else:
+        tx, tg, tw = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(w)
     to = torch.empty_like(tx)
     approximate = "tanh" if op == "gelu_tanh" else "none"
     F = torch.nn.functional
@@ -235,7 +274,8 @@ def _torch_calls(torch, op, direction, x, g, w):
 
 # ------------------------------------------------------------------- cells --
 
-def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02):
+def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02,
+             numpy=True):
     """Time one cell; returns a dict of seconds per call and derived figures."""
     rng = rng or np.random.default_rng(0)
     x, g, w = _inputs(op, n, dtype, rng)
@@ -246,14 +286,15 @@ def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.
     arrays = 2 if direction == "forward" else 3
     nbytes = arrays * x.nbytes
     with_out, allocating = _fastact_calls(op, direction, x, g, w, out)
-    copy_src = x.ravel()
-    copy_dst = np.empty_like(copy_src)
     calls = {
         "fastact": with_out,
         "fastact_alloc": allocating,
-        "copy": lambda: _kernels.copy(copy_src, copy_dst),
-        "numpy": _numpy_call(op, direction, x, g, w, out),
+        "copy": _copy_call(x),
+        "numpy": (_half_numpy_call if x.dtype.name in HALF_DTYPES else _numpy_call)(
+            op, direction, x, g, w, out),
     }
+    if calls["numpy"] is None or not numpy:
+        del calls["numpy"]
     if torch is not None:
         calls["torch"], calls["torch_alloc"] = _torch_calls(torch, op, direction, x, g, w)
     cell = {"op": op, "direction": direction, "dtype": np.dtype(dtype).name, "n": n,
@@ -264,7 +305,7 @@ def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.
     cell["gb_per_s"] = nbytes / cell["fastact"] / 1e9
     cell["copy_fraction"] = (nbytes / cell["fastact"]) / copy_bandwidth
     peers = [cell[k] for k in ("numpy", "torch") if k in cell]
-    cell["ratio_to_fastest_peer"] = cell["fastact"] / min(peers)
+    cell["ratio_to_fastest_peer"] = cell["fastact"] / min(peers) if peers else float("nan")
     cell["meets_bar"] = bool(cell["ratio_to_fastest_peer"] <= 1 / SPEEDUP_BAR
                              or cell["copy_fraction"] >= BANDWIDTH_BAR)
     if "torch_alloc" in cell:
@@ -323,7 +364,8 @@ def format_table(cells):
         n = c["n"]
         row = [c["op"], c["direction"][:3], c["dtype"], f"2^{n.bit_length() - 1}",
                str(c["threads"]), f"{c['fastact'] / n * 1e9:.3f}", f"{c['gb_per_s']:.1f}",
-               f"{100 * c['copy_fraction']:.0f}", f"{c['numpy'] / n * 1e9:.3f}"]
+               f"{100 * c['copy_fraction']:.0f}",
+               f"{c['numpy'] / n * 1e9:.3f}" if "numpy" in c else "-"]
         if has_torch:
             row.append(f"{c['torch'] / n * 1e9:.3f}" if "torch" in c else "-")
         row += [f"{1 / c['ratio_to_fastest_peer']:.2f}x", "ok" if c["meets_bar"] else "MISS",
@@ -388,8 +430,10 @@ def register(subparsers):
                         help="comma-separated ops (default: all)")
     parser.add_argument("--directions", type=_csv("direction", DIRECTIONS),
                         default=list(DIRECTIONS))
-    parser.add_argument("--dtypes", type=_csv("dtype", ("float32", "float64")),
-                        default=["float32", "float64"])
+    parser.add_argument("--dtypes", type=_csv("dtype", ("float32", "float64") + HALF_DTYPES),
+                        default=["float32", "float64"],
+                        help="comma-separated dtypes (default: float32,float64; also "
+                             "float16, bfloat16)")
     parser.add_argument("--sizes", type=_sizes, default=None,
                         help="comma-separated element counts, e.g. 2^12,2^20 (default: "
                              "2^12,2^16,2^20,2^24; --quick: 2^12,2^20)")
@@ -398,6 +442,9 @@ def register(subparsers):
     parser.add_argument("--quick", action="store_true",
                         help="fewer sizes and shorter timings (under a minute)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--no-numpy", action="store_true",
+                        help="leave the NumPy/SciPy formulas out (on float16 they take "
+                             "seconds per call at 2^24)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.set_defaults(func=_main)
 
@@ -422,8 +469,9 @@ def _main(args):
             for dtype in args.dtypes:
                 for n in sizes:
                     for threads in args.threads:
-                        cell = run_cell(op, direction, np.dtype(dtype), n, threads,
-                                        torch=torch, rng=rng, min_time=min_time)
+                        cell = run_cell(op, direction, resolve_dtype(dtype), n, threads,
+                                        torch=torch, rng=rng, min_time=min_time,
+                                        numpy=not args.no_numpy)
                         cells.append(cell)
                         print(format_table([cell]).splitlines()[-1], flush=True)
     print()

@@ -48,3 +48,17 @@ def test_cli_rejects_bad_sizes_and_ops():
         main(["bench", "--sizes", "100", "--no-torch"])
     with pytest.raises(SystemExit):
         main(["bench", "--ops", "softmax", "--no-torch"])
+
+
+def test_cli_half_dtypes(tmp_path, capsys):
+    pytest.importorskip("ml_dtypes")
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--ops", "relu,prelu,gelu", "--dtypes", "float16,bfloat16",
+                 "--sizes", "2^12", "--threads", "1", "--quick", "--no-torch",
+                 "--json", str(out)])
+    assert code == 0
+    assert "| prelu | for | bfloat16 | 2^12 | 1 |" in capsys.readouterr().out
+    cells = json.loads(out.read_text())["cells"]
+    assert {c["dtype"] for c in cells} == {"float16", "bfloat16"}
+    # the copy of a half array moves half-width bytes and is timed like the kernels
+    assert all(c["copy"] > 0 and c["copy_fraction"] > 0 for c in cells)

@@ -19,7 +19,7 @@ BAD_ARGUMENTS = [
     (["bench", "--ops", "swish"], "unknown op 'swish'"),
     (["bench", "--ops", ","], "no op given"),
     (["bench", "--directions", "sideways"], "unknown direction 'sideways'"),
-    (["bench", "--dtypes", "float16"], "unknown dtype 'float16'"),
+    (["bench", "--dtypes", "int8"], "unknown dtype 'int8'"),
     (["bench", "--sizes", "abc"], "not an integer or 2^K"),
     (["bench", "--sizes", "3"], "multiple of"),
     (["bench", "--sizes", "2^x"], "not an integer or 2^K"),
