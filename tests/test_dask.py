@@ -273,7 +273,7 @@ def _lazy_x(dtype=np.float32, shape=(4, 3)):
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda x: fa.relu(x.astype(np.int64)), TypeError, "x must have dtype float32 or float64"),
+    (lambda x: fa.relu(x.astype(np.int64)), TypeError, "x must have dtype float16, bfloat16, float32 or float64"),
     (lambda x: fa.gelu(x.astype(bool)), TypeError, "x must have dtype"),
     (lambda x: fa.leaky_relu(x.astype(np.complex64)), TypeError, "x must have dtype"),
     (lambda x: fa.relu(x, out=np.empty((4, 3), np.float32)), TypeError, "immutable"),
