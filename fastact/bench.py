@@ -78,10 +78,24 @@ def median_seconds(calls, min_time=0.02, repeats=7):
 
 # ------------------------------------------------------------------ inputs --
 
-def _inputs(op, n, dtype, rng):
-    """x, grad_output, weight for a cell; PReLU gets a 2-D (n/256, 256) array."""
+DISTRIBUTIONS = ("normal", "t3")
+
+
+def _draw(rng, shape, dist):
+    """Unit-scale samples: standard normal, or Student's t with 3 degrees of freedom."""
+    if dist == "t3":
+        return rng.standard_t(3, shape)
+    return rng.standard_normal(shape)
+
+
+def _inputs(op, n, dtype, rng, scale=1.0, dist="normal"):
+    """x, grad_output, weight for a cell; PReLU gets a 2-D (n/256, 256) array.
+
+    x is `scale` times a draw from `dist` (GELU's cost depends on how many
+    elements lie outside its near range); grad_output stays N(0, 1).
+    """
     shape = (n // PRELU_CHANNELS, PRELU_CHANNELS) if op == "prelu" else (n,)
-    x = rng.standard_normal(shape).astype(dtype)
+    x = (scale * _draw(rng, shape, dist)).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     w = rng.uniform(0.05, 0.5, PRELU_CHANNELS).astype(dtype)
     return x, g, w
@@ -234,10 +248,14 @@ def _torch_calls(torch, op, direction, x, g, w):
 
 # ------------------------------------------------------------------- cells --
 
-def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02):
-    """Time one cell; returns a dict of seconds per call and derived figures."""
+def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02,
+             scale=1.0, dist="normal"):
+    """Time one cell; returns a dict of seconds per call and derived figures.
+
+    The input x is `scale` times a draw from `dist` ("normal" or "t3").
+    """
     rng = rng or np.random.default_rng(0)
-    x, g, w = _inputs(op, n, dtype, rng)
+    x, g, w = _inputs(op, n, dtype, rng, scale, dist)
     out = np.empty_like(x)
     fastact.set_num_threads(threads)
     if torch is not None:
@@ -256,7 +274,7 @@ def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.
     if torch is not None:
         calls["torch"], calls["torch_alloc"] = _torch_calls(torch, op, direction, x, g, w)
     cell = {"op": op, "direction": direction, "dtype": np.dtype(dtype).name, "n": n,
-            "threads": threads}
+            "threads": threads, "scale": scale, "dist": dist}
     cell.update(median_seconds(calls, min_time))
     # Copy bandwidth: the copy moves 2 arrays (read + write) of x's size.
     copy_bandwidth = 2 * x.nbytes / cell["copy"]
@@ -356,6 +374,17 @@ def _sizes(text):
     return sizes
 
 
+def _positive_float(text):
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
 def register(subparsers):
     """Add the ``bench`` subcommand."""
     parser = subparsers.add_parser(
@@ -372,6 +401,11 @@ def register(subparsers):
                              "2^12,2^16,2^20,2^24; --quick: 2^12,2^20)")
     parser.add_argument("--threads", type=lambda t: [int(v) for v in t.split(",")],
                         default=[1, 2], help="comma-separated thread counts (default: 1,2)")
+    parser.add_argument("--scale", type=_positive_float, default=1.0,
+                        help="inputs are SCALE times the --dist draw (default 1)")
+    parser.add_argument("--dist", choices=DISTRIBUTIONS, default="normal",
+                        help="input distribution: normal (default) or t3, Student's t "
+                             "with 3 degrees of freedom (heavy tails)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer sizes and shorter timings (under a minute)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
@@ -391,7 +425,8 @@ def _main(args):
           f"({machine['cpus']} CPUs), SIMD {machine['fastact']['simd_level']}, "
           f"numpy {np.__version__}"
           + (f", torch {torch.__version__}" if torch else ", torch not installed")
-          + f", 1-min load {machine['load_average_1min']:.2f}", flush=True)
+          + f", 1-min load {machine['load_average_1min']:.2f}"
+          + f", inputs {args.scale:g} x {args.dist}", flush=True)
     cells = []
     rng = np.random.default_rng(0)
     for op in args.ops:
@@ -400,7 +435,8 @@ def _main(args):
                 for n in sizes:
                     for threads in args.threads:
                         cell = run_cell(op, direction, np.dtype(dtype), n, threads,
-                                        torch=torch, rng=rng, min_time=min_time)
+                                        torch=torch, rng=rng, min_time=min_time,
+                                        scale=args.scale, dist=args.dist)
                         cells.append(cell)
                         print(format_table([cell]).splitlines()[-1], flush=True)
     print()

@@ -48,3 +48,36 @@ def test_cli_rejects_bad_sizes_and_ops():
         main(["bench", "--sizes", "100", "--no-torch"])
     with pytest.raises(SystemExit):
         main(["bench", "--ops", "softmax", "--no-torch"])
+
+
+@pytest.mark.parametrize("scale, dist", [(4.0, "normal"), (1.0, "t3")])
+def test_run_cell_draws_inputs_at_the_given_scale(scale, dist, monkeypatch):
+    seen = {}
+    original = bench._inputs
+
+    def spy(*args, **kwargs):
+        x, g, w = original(*args, **kwargs)
+        seen["x"] = x
+        return x, g, w
+
+    monkeypatch.setattr(bench, "_inputs", spy)
+    cell = bench.run_cell("gelu", "forward", np.dtype(np.float32), 1 << 16, 1, min_time=1e-3,
+                          scale=scale, dist=dist)
+    assert cell["scale"] == scale and cell["dist"] == dist
+    x = seen["x"].astype(np.float64)
+    if dist == "normal":
+        assert np.std(x) == pytest.approx(scale, rel=0.05)
+    else:
+        # Student's t(3): heavy tails, about 0.93 % beyond |x| = 6 (a normal: 2e-9)
+        assert 0.006 < np.mean(np.abs(x) > 6) < 0.013
+
+
+def test_cli_scale_and_dist_options(capsys):
+    code = main(["bench", "--ops", "gelu", "--directions", "forward", "--dtypes", "float32",
+                 "--sizes", "2^12", "--threads", "1", "--quick", "--no-torch",
+                 "--scale", "8", "--dist", "t3"])
+    assert code == 0
+    assert "inputs 8 x t3" in capsys.readouterr().out
+    for bad in (["--scale", "0"], ["--scale", "-1"], ["--scale", "nan"], ["--dist", "cauchy"]):
+        with pytest.raises(SystemExit):
+            main(["bench", "--no-torch", *bad])
