@@ -41,38 +41,41 @@ BANDWIDTH_BAR = 0.90      # ...or at least 90 % of the copy bandwidth
 
 # ------------------------------------------------------------------ timing --
 
-def _calls_per_sample(call, min_time):
+def _calls_per_sample(call, min_time, clock=time.perf_counter):
     """How many back-to-back calls make one sample of about min_time/4 seconds."""
     call()  # warm up (page faults, thread pool start)
     number = 1
     while True:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(number):
             call()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= min_time / 4 or number >= 1 << 20:
             break
         number *= 4
     return max(1, int(number * (min_time / 4) / max(elapsed, 1e-9)))
 
 
-def median_seconds(calls, min_time=0.02, repeats=7):
+def median_seconds(calls, min_time=0.02, repeats=7, clock=time.perf_counter):
     """Median seconds per call of each of `calls` (a dict name -> callable).
 
     The candidates are timed in interleaved rounds (a sample of each, then
     the next round) rather than one after the other, so a change in the
     machine's load during the cell weighs on all of them alike and the
-    ratios between them stay meaningful on a shared host.
+    ratios between them stay meaningful on a shared host.  `clock` is
+    time.perf_counter (wall time) or, for calls that run on the calling
+    thread alone, time.thread_time: its CPU time, which the time spent
+    waiting for a core on a busy host does not inflate.
     """
-    numbers = {name: _calls_per_sample(call, min_time) for name, call in calls.items()}
+    numbers = {name: _calls_per_sample(call, min_time, clock) for name, call in calls.items()}
     samples = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
             number = numbers[name]
-            start = time.perf_counter()
+            start = clock()
             for _ in range(number):
                 call()
-            samples[name].append((time.perf_counter() - start) / number)
+            samples[name].append((clock() - start) / number)
     return {name: statistics.median(times) for name, times in samples.items()}
 
 
@@ -207,11 +210,11 @@ def _numpy_call(op, direction, x, g, w, out):
     return table[(op, direction)]
 
 
-def _torch_calls(torch, op, direction, x, g, w):
+def _torch_calls(torch, op, direction, x, g, w, out=None):
     """(call with out=, allocating call) for PyTorch's CPU kernels, or None."""
     aten = torch.ops.aten
     tx, tg, tw = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(w)
-    to = torch.empty_like(tx)
+    to = torch.empty_like(tx) if out is None else torch.from_numpy(out)
     approximate = "tanh" if op == "gelu_tanh" else "none"
     F = torch.nn.functional
     if direction == "forward":
@@ -248,15 +251,30 @@ def _torch_calls(torch, op, direction, x, g, w):
 
 # ------------------------------------------------------------------- cells --
 
+def _like_at_offset(x, offset):
+    """An uninitialised array like x (C order) whose data starts `offset`
+    bytes past x's modulo 4096: 0 puts each output element on the same page
+    offset as its input, where a store and a later load of the other array
+    can look alike to the CPU's memory disambiguation (4K aliasing)."""
+    if offset % x.itemsize:
+        raise ValueError(f"out offset {offset} must be a multiple of the item size {x.itemsize}")
+    raw = np.empty(x.nbytes + 8192, np.uint8)
+    start = (x.ctypes.data + offset - raw.ctypes.data) % 4096
+    return raw[start:start + x.nbytes].view(x.dtype).reshape(x.shape)
+
+
 def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02,
-             scale=1.0, dist="normal"):
+             scale=1.0, dist="normal", out_offset=None, cpu_time=False):
     """Time one cell; returns a dict of seconds per call and derived figures.
 
     The input x is `scale` times a draw from `dist` ("normal" or "t3").
+    `out_offset` (bytes): place every output (fastact's and the peers') at
+    that offset from x modulo 4096 (None: wherever NumPy puts it).
+    `cpu_time`: time 1-thread cells with the thread's CPU time.
     """
     rng = rng or np.random.default_rng(0)
     x, g, w = _inputs(op, n, dtype, rng, scale, dist)
-    out = np.empty_like(x)
+    out = np.empty_like(x) if out_offset is None else _like_at_offset(x, out_offset)
     fastact.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
@@ -264,7 +282,8 @@ def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.
     nbytes = arrays * x.nbytes
     with_out, allocating = _fastact_calls(op, direction, x, g, w, out)
     copy_src = x.ravel()
-    copy_dst = np.empty_like(copy_src)
+    copy_dst = (np.empty_like(copy_src) if out_offset is None
+                else _like_at_offset(copy_src, out_offset))
     calls = {
         "fastact": with_out,
         "fastact_alloc": allocating,
@@ -272,10 +291,15 @@ def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.
         "numpy": _numpy_call(op, direction, x, g, w, out),
     }
     if torch is not None:
-        calls["torch"], calls["torch_alloc"] = _torch_calls(torch, op, direction, x, g, w)
+        torch_out = None if out_offset is None else _like_at_offset(x, out_offset)
+        calls["torch"], calls["torch_alloc"] = _torch_calls(torch, op, direction, x, g, w,
+                                                            torch_out)
     cell = {"op": op, "direction": direction, "dtype": np.dtype(dtype).name, "n": n,
             "threads": threads, "scale": scale, "dist": dist}
-    cell.update(median_seconds(calls, min_time))
+    clock = time.thread_time if cpu_time and threads == 1 else time.perf_counter
+    cell.update(median_seconds(calls, min_time, clock=clock))
+    cell["clock"] = "thread CPU" if clock is time.thread_time else "wall"
+    cell["out_offset"] = out_offset
     # Copy bandwidth: the copy moves 2 arrays (read + write) of x's size.
     copy_bandwidth = 2 * x.nbytes / cell["copy"]
     cell["gb_per_s"] = nbytes / cell["fastact"] / 1e9
@@ -406,6 +430,13 @@ def register(subparsers):
     parser.add_argument("--dist", choices=DISTRIBUTIONS, default="normal",
                         help="input distribution: normal (default) or t3, Student's t "
                              "with 3 degrees of freedom (heavy tails)")
+    parser.add_argument("--out-offset", type=int, default=None, metavar="BYTES",
+                        help="place the outputs BYTES past the input modulo 4096 (0: the same "
+                             "page offset, where 4K aliasing can slow a loop; default: "
+                             "wherever NumPy allocates them)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time 1-thread cells with the thread's CPU time instead of wall "
+                             "time (steadier on a busy, shared host)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer sizes and shorter timings (under a minute)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
@@ -418,6 +449,10 @@ def _main(args):
         sizes = args.sizes or list(QUICK_SIZES if args.quick else SIZES)
     except ValueError as exc:
         raise SystemExit(f"fastact bench: {exc}")
+    if args.out_offset is not None and not (0 <= args.out_offset < 4096
+                                            and args.out_offset % 8 == 0):
+        raise SystemExit("fastact bench: --out-offset must be a multiple of 8 in [0, 4096), "
+                         f"got {args.out_offset}")
     torch = None if args.no_torch else _try_import_torch()
     min_time = 0.004 if args.quick else 0.03
     machine = machine_description()
@@ -426,7 +461,9 @@ def _main(args):
           f"numpy {np.__version__}"
           + (f", torch {torch.__version__}" if torch else ", torch not installed")
           + f", 1-min load {machine['load_average_1min']:.2f}"
-          + f", inputs {args.scale:g} x {args.dist}", flush=True)
+          + f", inputs {args.scale:g} x {args.dist}"
+          + ("" if args.out_offset is None else f", out at +{args.out_offset} B mod 4096")
+          + (", 1-thread cells in thread CPU time" if args.cpu_time else ""), flush=True)
     cells = []
     rng = np.random.default_rng(0)
     for op in args.ops:
@@ -436,7 +473,8 @@ def _main(args):
                     for threads in args.threads:
                         cell = run_cell(op, direction, np.dtype(dtype), n, threads,
                                         torch=torch, rng=rng, min_time=min_time,
-                                        scale=args.scale, dist=args.dist)
+                                        scale=args.scale, dist=args.dist,
+                                        out_offset=args.out_offset, cpu_time=args.cpu_time)
                         cells.append(cell)
                         print(format_table([cell]).splitlines()[-1], flush=True)
     print()

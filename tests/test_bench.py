@@ -81,3 +81,26 @@ def test_cli_scale_and_dist_options(capsys):
     for bad in (["--scale", "0"], ["--scale", "-1"], ["--scale", "nan"], ["--dist", "cauchy"]):
         with pytest.raises(SystemExit):
             main(["bench", "--no-torch", *bad])
+
+
+@pytest.mark.parametrize("offset", [0, 8, 64, 2048, 4088])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outputs_land_at_the_requested_page_offset(offset, dtype):
+    x = np.ones(1000, dtype)
+    out = bench._like_at_offset(x, offset)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.flags.c_contiguous
+    assert (out.ctypes.data - x.ctypes.data) % 4096 == offset
+    out[...] = 2                       # the whole view lies inside its buffer
+
+
+def test_cli_out_offset_and_cpu_time(tmp_path):
+    path = tmp_path / "cells.json"
+    code = main(["bench", "--ops", "relu", "--directions", "forward", "--dtypes", "float32",
+                 "--sizes", "2^12", "--threads", "1", "--quick", "--no-torch",
+                 "--out-offset", "0", "--cpu-time", "--json", str(path)])
+    assert code == 0
+    (cell,) = json.loads(path.read_text())["cells"]
+    assert cell["out_offset"] == 0 and cell["clock"] == "thread CPU"
+    for bad in ("12", "-8", "4096"):
+        with pytest.raises(SystemExit):
+            main(["bench", "--no-torch", "--out-offset", bad])
