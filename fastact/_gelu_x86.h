@@ -30,9 +30,12 @@
  *   G = t*p(t).  17 vector operations per 16 elements instead of 36.
  *   AVX2, a < 3.75: 8 pieces of width 1/2 (one vpermps per coefficient),
  *   degree 8; for G the two pieces next to the root are centred on it.
- *   A vector with any element outside the near range (or NaN) also runs the
- *   paths above and takes their result for those elements only, so each
- *   result depends on its element alone.
+ *   Elements outside the near range (and NaNs) are queued per block of
+ *   FA_GX_BLOCK elements: past the saturation points (FA_GX_SAT*) the result
+ *   is a constant; the others are packed into full vectors, run through the
+ *   paths above (AVX2: the 16 pieces from 1 up, two vpermps per coefficient),
+ *   and expanded back into place.  Each result depends on its element alone.
+ *   Subnormal results are formed without subnormal arithmetic (gx_scale).
  * Tanh form: w = a*(C1 + C3*a^2) as a hi+lo pair (error ~2^-40 relative),
  *   E = exp(-w) = 2^n*(1+e) as above, one division:
  *   gelu_t(x) = x/(1+E)  (x>=0),   2^n * x(1+e)/(1+E)  (x<0)
