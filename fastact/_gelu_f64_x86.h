@@ -15,9 +15,9 @@
  *   holding the root r of G, t = (t - (r_hi - 3/4)) - r_lo and G = t*p(t), so
  *   gelu' keeps its relative accuracy through the root.
  * The tanh form likewise: Ft(a) = a/(1 + exp(w(a))), Gt = Ft', its root rt.
- * A vector holding any element outside the near range (or a NaN) also runs
- * the generic element maths of this level on its 8 elements and takes that result for
- * those elements only, so each result depends on its own element alone.
+ * Elements outside the near range (and NaNs) are queued per block of 512
+ * and run through the generic element maths of this level in full vectors
+ * of their own, so each result depends on its own element alone.
  * About 30 operations per 8 elements instead of 80.
  *
  * Coefficients: tools/fit_gelu_near64.py.  Only compiled with GCC/Clang on
@@ -126,8 +126,8 @@ static const double fa_gd_tg11[16] FA_GD_ALIGN = {8.508458481011094e-05, 8.89904
 
 #define FA_GD_MAGIC 1688849860263936.0   /* 1.5*2^50: a + it rounds a to a multiple of 1/4 */
 
-#define GD_TGT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"), always_inline)) static inline
-#define GD_LOOPTGT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"))) static
+#define GD_TGT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,popcnt,prefer-vector-width=512"), always_inline)) static inline
+#define GD_LOOPTGT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,popcnt,prefer-vector-width=512"))) static
 
 typedef struct { __m512d lo, hi; } fa_gd_tab;
 typedef struct { fa_gd_tab k[FA_GD_DEG + 1]; } fa_gd_tabs;
@@ -196,19 +196,63 @@ GD_TGT __m512d fa_gd_generic(__m512d r, __mmask8 far, __m512d g, __m512d x, int 
     return _mm512_mask_load_pd(r, far, rb);
 }
 
-/* gelu of either form (which = GD_F or GD_TANH_F) */
-GD_TGT __m512d fa_gd_forward(const fa_gd_tabs *T, __m512d x, int which)
+/* The far elements of a block, packed as in _gelu_x86.h: the near pass
+ * queues them (x, and g for the backward), the generic maths then runs on
+ * full vectors of them, and each queued vector takes its far lanes back, so
+ * wide inputs (sigma >= 2, where nearly every vector holds a far element)
+ * pay the generic maths only for the elements that need it. */
+#define FA_GD_BLOCK 512
+typedef struct {
+    double fx[FA_GD_BLOCK + 8] FA_GD_ALIGN, fg[FA_GD_BLOCK + 8] FA_GD_ALIGN;
+    int vo[FA_GD_BLOCK / 8 + 1], vm[FA_GD_BLOCK / 8 + 1];
+    int nf, nv;
+} fa_gd_queue;
+
+/* queue the lanes of far (register compress: vcompresspd to memory is microcoded on Zen 4) */
+GD_TGT void fa_gd_push(fa_gd_queue *q, __mmask8 far, __m512d g, __m512d x, int off, int deriv)
+{
+    _mm512_storeu_pd(q->fx + q->nf, _mm512_maskz_compress_pd(far, x));
+    if (deriv)
+        _mm512_storeu_pd(q->fg + q->nf, _mm512_maskz_compress_pd(far, g));
+    q->nf += __builtin_popcount((unsigned)far);
+    q->vo[q->nv] = off;
+    q->vm[q->nv] = far;
+    q->nv += far != 0;
+}
+
+/* the generic maths on the queue, then the results into out (len elements) */
+GD_TGT void fa_gd_flush(fa_gd_queue *q, double *out, int len, int which)
+{
+    _mm512_storeu_pd(q->fx + q->nf, _mm512_set1_pd(8.0));       /* harmless filler lanes */
+    _mm512_storeu_pd(q->fg + q->nf, _mm512_set1_pd(1.0));
+    for (int j = 0; j < q->nf; j += 8)
+        _mm512_storeu_pd(q->fx + j, fa_gd_generic(_mm512_setzero_pd(), 0xFF, _mm512_loadu_pd(q->fg + j),
+                                                  _mm512_loadu_pd(q->fx + j), which));
+    for (int k = 0, c = 0; k < q->nv; k++) {
+        int o = q->vo[k];
+        __mmask8 m = (__mmask8)q->vm[k];
+        __m512d packed = _mm512_loadu_pd(q->fx + c);
+        c += __builtin_popcount((unsigned)m);
+        __mmask8 lanes = o + 8 <= len ? 0xFF : (__mmask8)((1u << (len - o)) - 1u);
+        __m512d old = _mm512_maskz_loadu_pd(lanes, out + o);
+        _mm512_mask_storeu_pd(out + o, lanes, _mm512_mask_expand_pd(old, m, packed));
+    }
+}
+
+/* gelu of either form (which = GD_F or GD_TANH_F): near lanes; far ones queued */
+GD_TGT __m512d fa_gd_forward(const fa_gd_tabs *T, __m512d x, int which, fa_gd_queue *q, int off)
 {
     __m512d a = _mm512_abs_pd(x);
     __m512d r = _mm512_sub_pd(_mm512_max_pd(_mm512_setzero_pd(), x), fa_gd_near(T, a, 0, 0.0, 0.0));
     __mmask8 far = _mm512_cmp_pd_mask(a, _mm512_set1_pd(FA_GD_NEAR_MAX), _CMP_NLT_UQ);
-    if (__builtin_expect(far != 0, 0))
-        r = fa_gd_generic(r, far, x, x, which);
+    if (far)
+        fa_gd_push(q, far, x, x, off, 0);
     return r;
 }
 
-/* g * gelu'(x) of either form (which = GD_G or GD_TANH_G) */
-GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int which)
+/* g * gelu'(x) of either form (which = GD_G or GD_TANH_G), the same way */
+GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int which, fa_gd_queue *q,
+                                int off)
 {
     __m512d a = _mm512_abs_pd(x);
     __m512d d = which == GD_G ? fa_gd_near(T, a, 1, FA_GD_DHI, FA_GD_DLO)
@@ -216,8 +260,8 @@ GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int whi
     __mmask8 neg = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ);
     __m512d r = _mm512_mul_pd(g, _mm512_mask_sub_pd(d, (__mmask8)~neg, _mm512_set1_pd(1.0), d));
     __mmask8 far = _mm512_cmp_pd_mask(a, _mm512_set1_pd(FA_GD_NEAR_MAX), _CMP_NLT_UQ);
-    if (__builtin_expect(far != 0, 0))
-        r = fa_gd_generic(r, far, g, x, which);
+    if (far)
+        fa_gd_push(q, far, g, x, off, 1);
     return r;
 }
 
@@ -225,15 +269,22 @@ GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int whi
     GD_LOOPTGT void name(const double *x, double *out, fa_index n, double param)             \
     {                                                                                        \
         fa_gd_tabs T;                                                                        \
-        fa_index i = 0;                                                                      \
+        fa_gd_queue q;                                                                       \
         (void)param;                                                                         \
         fa_gd_load_tabs(&T, which);                                                          \
-        for (; i + 8 <= n; i += 8)                                                           \
-            _mm512_storeu_pd(out + i, fa_gd_forward(&T, _mm512_loadu_pd(x + i), which));    \
-        if (i < n) {                                                                         \
-            __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);                                   \
-            __m512d v = _mm512_maskz_loadu_pd(m, x + i);                                     \
-            _mm512_mask_storeu_pd(out + i, m, fa_gd_forward(&T, v, which));                  \
+        for (fa_index b = 0; b < n; b += FA_GD_BLOCK) {                                      \
+            fa_index e = n - b < FA_GD_BLOCK ? n : b + FA_GD_BLOCK, i = b;                   \
+            q.nf = q.nv = 0;                                                                 \
+            for (; i + 8 <= e; i += 8)                                                       \
+                _mm512_storeu_pd(out + i, fa_gd_forward(&T, _mm512_loadu_pd(x + i), which, \
+                                                          &q, (int)(i - b)));                \
+            if (i < e) {                                                                     \
+                __mmask8 m = (__mmask8)((1u << (e - i)) - 1u);                               \
+                __m512d v = _mm512_maskz_loadu_pd(m, x + i);                                 \
+                _mm512_mask_storeu_pd(out + i, m, fa_gd_forward(&T, v, which, &q, (int)(i - b))); \
+            }                                                                                \
+            if (q.nf)                                                                        \
+                fa_gd_flush(&q, out + b, (int)(e - b), which);                               \
         }                                                                                    \
     }
 #define GD_BINARY_LOOP(name, which)                                                          \
@@ -241,16 +292,24 @@ GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int whi
                          double param)                                                       \
     {                                                                                        \
         fa_gd_tabs T;                                                                        \
-        fa_index i = 0;                                                                      \
+        fa_gd_queue q;                                                                       \
         (void)param;                                                                         \
         fa_gd_load_tabs(&T, which);                                                          \
-        for (; i + 8 <= n; i += 8)                                                           \
-            _mm512_storeu_pd(out + i, fa_gd_backward(&T, _mm512_loadu_pd(g + i),             \
-                                                     _mm512_loadu_pd(x + i), which));        \
-        if (i < n) {                                                                         \
-            __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);                                   \
-            __m512d gv = _mm512_maskz_loadu_pd(m, g + i), v = _mm512_maskz_loadu_pd(m, x + i); \
-            _mm512_mask_storeu_pd(out + i, m, fa_gd_backward(&T, gv, v, which));             \
+        for (fa_index b = 0; b < n; b += FA_GD_BLOCK) {                                      \
+            fa_index e = n - b < FA_GD_BLOCK ? n : b + FA_GD_BLOCK, i = b;                   \
+            q.nf = q.nv = 0;                                                                 \
+            for (; i + 8 <= e; i += 8)                                                       \
+                _mm512_storeu_pd(out + i, fa_gd_backward(&T, _mm512_loadu_pd(g + i),       \
+                                                           _mm512_loadu_pd(x + i), which,    \
+                                                           &q, (int)(i - b)));               \
+            if (i < e) {                                                                     \
+                __mmask8 m = (__mmask8)((1u << (e - i)) - 1u);                               \
+                __m512d gv = _mm512_maskz_loadu_pd(m, g + i), v = _mm512_maskz_loadu_pd(m, x + i); \
+                _mm512_mask_storeu_pd(out + i, m, fa_gd_backward(&T, gv, v, which, &q,     \
+                                                                   (int)(i - b)));           \
+            }                                                                                \
+            if (q.nf)                                                                        \
+                fa_gd_flush(&q, out + b, (int)(e - b), which);                               \
         }                                                                                    \
     }
 

@@ -30,9 +30,12 @@
  *   G = t*p(t).  17 vector operations per 16 elements instead of 36.
  *   AVX2, a < 3.75: 8 pieces of width 1/2 (one vpermps per coefficient),
  *   degree 8; for G the two pieces next to the root are centred on it.
- *   A vector with any element outside the near range (or NaN) also runs the
- *   paths above and takes their result for those elements only, so each
- *   result depends on its element alone.
+ *   Elements outside the near range (and NaNs) are queued per block of
+ *   FA_GX_BLOCK elements: past the saturation points (FA_GX_SAT*) the result
+ *   is a constant; the others are packed into full vectors, run through the
+ *   paths above (AVX2: the 16 pieces from 1 up, two vpermps per coefficient),
+ *   and expanded back into place.  Each result depends on its element alone.
+ *   Subnormal results are formed without subnormal arithmetic (gx_scale).
  * Tanh form: w = a*(C1 + C3*a^2) as a hi+lo pair (error ~2^-40 relative),
  *   E = exp(-w) = 2^n*(1+e) as above, one division:
  *   gelu_t(x) = x/(1+E)  (x>=0),   2^n * x(1+e)/(1+E)  (x<0)
@@ -300,6 +303,161 @@ static const float fa_gx_d5[32] FA_GX_ALIGN = {-0.0230033379f, -0.0192022379f, -
 /* which near tables: F or G of the exact or the tanh form */
 enum { GX_NEAR_F, GX_NEAR_G, GX_NEAR_TANH_F, GX_NEAR_TANH_G };
 
+/* Saturation: beyond these points every float32 result of the exp path is
+ * the constant shown (x, 1 or -0.0), so those elements skip it.  Each is the
+ * first multiple of 1/16 past the last input whose result differs (found by
+ * running the exp path on every float32 past 3.5; tests/test_accuracy.py
+ * checks the results on both sides of each point). */
+#define FA_GX_SAT_F 5.375f     /* gelu(x) = x        for x >= this */
+#define FA_GX_SATN_F 14.375f   /* gelu(x) = -0.0     for x <= -this */
+#define FA_GX_SAT_G 5.9375f    /* gelu'(x) = 1       for x >= this */
+#define FA_GX_SATN_G 14.5625f  /* gelu'(x) = -0.0    for x <= -this */
+#define FA_GX_SAT_TF 4.9375f   /* tanh form, likewise */
+#define FA_GX_SATN_TF 10.8125f
+#define FA_GX_SAT_TG 5.5f
+#define FA_GX_SATN_TG 10.9375f
+
+/* The far elements of a block are packed into full vectors and go through
+ * the exp path together after the block's near pass, so its cost scales
+ * with how many elements need it, not with how many vectors hold one. */
+#define FA_GX_BLOCK 512
+
+/* AVX2 unpacking: byte j of fa_gx_expand8[m] is the number of set bits of m below bit j */
+static const unsigned long long fa_gx_expand8[256] = {
+    0x0000000000000000ULL, 0x0000000000000000ULL, 0x0000000000000000ULL, 0x0000000000000100ULL,
+    0x0000000000000000ULL, 0x0000000000010000ULL, 0x0000000000010000ULL, 0x0000000000020100ULL,
+    0x0000000000000000ULL, 0x0000000001000000ULL, 0x0000000001000000ULL, 0x0000000002000100ULL,
+    0x0000000001000000ULL, 0x0000000002010000ULL, 0x0000000002010000ULL, 0x0000000003020100ULL,
+    0x0000000000000000ULL, 0x0000000100000000ULL, 0x0000000100000000ULL, 0x0000000200000100ULL,
+    0x0000000100000000ULL, 0x0000000200010000ULL, 0x0000000200010000ULL, 0x0000000300020100ULL,
+    0x0000000100000000ULL, 0x0000000201000000ULL, 0x0000000201000000ULL, 0x0000000302000100ULL,
+    0x0000000201000000ULL, 0x0000000302010000ULL, 0x0000000302010000ULL, 0x0000000403020100ULL,
+    0x0000000000000000ULL, 0x0000010000000000ULL, 0x0000010000000000ULL, 0x0000020000000100ULL,
+    0x0000010000000000ULL, 0x0000020000010000ULL, 0x0000020000010000ULL, 0x0000030000020100ULL,
+    0x0000010000000000ULL, 0x0000020001000000ULL, 0x0000020001000000ULL, 0x0000030002000100ULL,
+    0x0000020001000000ULL, 0x0000030002010000ULL, 0x0000030002010000ULL, 0x0000040003020100ULL,
+    0x0000010000000000ULL, 0x0000020100000000ULL, 0x0000020100000000ULL, 0x0000030200000100ULL,
+    0x0000020100000000ULL, 0x0000030200010000ULL, 0x0000030200010000ULL, 0x0000040300020100ULL,
+    0x0000020100000000ULL, 0x0000030201000000ULL, 0x0000030201000000ULL, 0x0000040302000100ULL,
+    0x0000030201000000ULL, 0x0000040302010000ULL, 0x0000040302010000ULL, 0x0000050403020100ULL,
+    0x0000000000000000ULL, 0x0001000000000000ULL, 0x0001000000000000ULL, 0x0002000000000100ULL,
+    0x0001000000000000ULL, 0x0002000000010000ULL, 0x0002000000010000ULL, 0x0003000000020100ULL,
+    0x0001000000000000ULL, 0x0002000001000000ULL, 0x0002000001000000ULL, 0x0003000002000100ULL,
+    0x0002000001000000ULL, 0x0003000002010000ULL, 0x0003000002010000ULL, 0x0004000003020100ULL,
+    0x0001000000000000ULL, 0x0002000100000000ULL, 0x0002000100000000ULL, 0x0003000200000100ULL,
+    0x0002000100000000ULL, 0x0003000200010000ULL, 0x0003000200010000ULL, 0x0004000300020100ULL,
+    0x0002000100000000ULL, 0x0003000201000000ULL, 0x0003000201000000ULL, 0x0004000302000100ULL,
+    0x0003000201000000ULL, 0x0004000302010000ULL, 0x0004000302010000ULL, 0x0005000403020100ULL,
+    0x0001000000000000ULL, 0x0002010000000000ULL, 0x0002010000000000ULL, 0x0003020000000100ULL,
+    0x0002010000000000ULL, 0x0003020000010000ULL, 0x0003020000010000ULL, 0x0004030000020100ULL,
+    0x0002010000000000ULL, 0x0003020001000000ULL, 0x0003020001000000ULL, 0x0004030002000100ULL,
+    0x0003020001000000ULL, 0x0004030002010000ULL, 0x0004030002010000ULL, 0x0005040003020100ULL,
+    0x0002010000000000ULL, 0x0003020100000000ULL, 0x0003020100000000ULL, 0x0004030200000100ULL,
+    0x0003020100000000ULL, 0x0004030200010000ULL, 0x0004030200010000ULL, 0x0005040300020100ULL,
+    0x0003020100000000ULL, 0x0004030201000000ULL, 0x0004030201000000ULL, 0x0005040302000100ULL,
+    0x0004030201000000ULL, 0x0005040302010000ULL, 0x0005040302010000ULL, 0x0006050403020100ULL,
+    0x0000000000000000ULL, 0x0100000000000000ULL, 0x0100000000000000ULL, 0x0200000000000100ULL,
+    0x0100000000000000ULL, 0x0200000000010000ULL, 0x0200000000010000ULL, 0x0300000000020100ULL,
+    0x0100000000000000ULL, 0x0200000001000000ULL, 0x0200000001000000ULL, 0x0300000002000100ULL,
+    0x0200000001000000ULL, 0x0300000002010000ULL, 0x0300000002010000ULL, 0x0400000003020100ULL,
+    0x0100000000000000ULL, 0x0200000100000000ULL, 0x0200000100000000ULL, 0x0300000200000100ULL,
+    0x0200000100000000ULL, 0x0300000200010000ULL, 0x0300000200010000ULL, 0x0400000300020100ULL,
+    0x0200000100000000ULL, 0x0300000201000000ULL, 0x0300000201000000ULL, 0x0400000302000100ULL,
+    0x0300000201000000ULL, 0x0400000302010000ULL, 0x0400000302010000ULL, 0x0500000403020100ULL,
+    0x0100000000000000ULL, 0x0200010000000000ULL, 0x0200010000000000ULL, 0x0300020000000100ULL,
+    0x0200010000000000ULL, 0x0300020000010000ULL, 0x0300020000010000ULL, 0x0400030000020100ULL,
+    0x0200010000000000ULL, 0x0300020001000000ULL, 0x0300020001000000ULL, 0x0400030002000100ULL,
+    0x0300020001000000ULL, 0x0400030002010000ULL, 0x0400030002010000ULL, 0x0500040003020100ULL,
+    0x0200010000000000ULL, 0x0300020100000000ULL, 0x0300020100000000ULL, 0x0400030200000100ULL,
+    0x0300020100000000ULL, 0x0400030200010000ULL, 0x0400030200010000ULL, 0x0500040300020100ULL,
+    0x0300020100000000ULL, 0x0400030201000000ULL, 0x0400030201000000ULL, 0x0500040302000100ULL,
+    0x0400030201000000ULL, 0x0500040302010000ULL, 0x0500040302010000ULL, 0x0600050403020100ULL,
+    0x0100000000000000ULL, 0x0201000000000000ULL, 0x0201000000000000ULL, 0x0302000000000100ULL,
+    0x0201000000000000ULL, 0x0302000000010000ULL, 0x0302000000010000ULL, 0x0403000000020100ULL,
+    0x0201000000000000ULL, 0x0302000001000000ULL, 0x0302000001000000ULL, 0x0403000002000100ULL,
+    0x0302000001000000ULL, 0x0403000002010000ULL, 0x0403000002010000ULL, 0x0504000003020100ULL,
+    0x0201000000000000ULL, 0x0302000100000000ULL, 0x0302000100000000ULL, 0x0403000200000100ULL,
+    0x0302000100000000ULL, 0x0403000200010000ULL, 0x0403000200010000ULL, 0x0504000300020100ULL,
+    0x0302000100000000ULL, 0x0403000201000000ULL, 0x0403000201000000ULL, 0x0504000302000100ULL,
+    0x0403000201000000ULL, 0x0504000302010000ULL, 0x0504000302010000ULL, 0x0605000403020100ULL,
+    0x0201000000000000ULL, 0x0302010000000000ULL, 0x0302010000000000ULL, 0x0403020000000100ULL,
+    0x0302010000000000ULL, 0x0403020000010000ULL, 0x0403020000010000ULL, 0x0504030000020100ULL,
+    0x0302010000000000ULL, 0x0403020001000000ULL, 0x0403020001000000ULL, 0x0504030002000100ULL,
+    0x0403020001000000ULL, 0x0504030002010000ULL, 0x0504030002010000ULL, 0x0605040003020100ULL,
+    0x0302010000000000ULL, 0x0403020100000000ULL, 0x0403020100000000ULL, 0x0504030200000100ULL,
+    0x0403020100000000ULL, 0x0504030200010000ULL, 0x0504030200010000ULL, 0x0605040300020100ULL,
+    0x0403020100000000ULL, 0x0504030201000000ULL, 0x0504030201000000ULL, 0x0605040302000100ULL,
+    0x0504030201000000ULL, 0x0605040302010000ULL, 0x0605040302010000ULL, 0x0706050403020100ULL,
+};
+
+/* AVX2 packing: byte k of fa_gx_compact8[m] is the lane of the k-th set bit of m */
+static const unsigned long long fa_gx_compact8[256] = {
+    0x0000000000000000ULL, 0x0000000000000000ULL, 0x0000000000000001ULL, 0x0000000000000100ULL,
+    0x0000000000000002ULL, 0x0000000000000200ULL, 0x0000000000000201ULL, 0x0000000000020100ULL,
+    0x0000000000000003ULL, 0x0000000000000300ULL, 0x0000000000000301ULL, 0x0000000000030100ULL,
+    0x0000000000000302ULL, 0x0000000000030200ULL, 0x0000000000030201ULL, 0x0000000003020100ULL,
+    0x0000000000000004ULL, 0x0000000000000400ULL, 0x0000000000000401ULL, 0x0000000000040100ULL,
+    0x0000000000000402ULL, 0x0000000000040200ULL, 0x0000000000040201ULL, 0x0000000004020100ULL,
+    0x0000000000000403ULL, 0x0000000000040300ULL, 0x0000000000040301ULL, 0x0000000004030100ULL,
+    0x0000000000040302ULL, 0x0000000004030200ULL, 0x0000000004030201ULL, 0x0000000403020100ULL,
+    0x0000000000000005ULL, 0x0000000000000500ULL, 0x0000000000000501ULL, 0x0000000000050100ULL,
+    0x0000000000000502ULL, 0x0000000000050200ULL, 0x0000000000050201ULL, 0x0000000005020100ULL,
+    0x0000000000000503ULL, 0x0000000000050300ULL, 0x0000000000050301ULL, 0x0000000005030100ULL,
+    0x0000000000050302ULL, 0x0000000005030200ULL, 0x0000000005030201ULL, 0x0000000503020100ULL,
+    0x0000000000000504ULL, 0x0000000000050400ULL, 0x0000000000050401ULL, 0x0000000005040100ULL,
+    0x0000000000050402ULL, 0x0000000005040200ULL, 0x0000000005040201ULL, 0x0000000504020100ULL,
+    0x0000000000050403ULL, 0x0000000005040300ULL, 0x0000000005040301ULL, 0x0000000504030100ULL,
+    0x0000000005040302ULL, 0x0000000504030200ULL, 0x0000000504030201ULL, 0x0000050403020100ULL,
+    0x0000000000000006ULL, 0x0000000000000600ULL, 0x0000000000000601ULL, 0x0000000000060100ULL,
+    0x0000000000000602ULL, 0x0000000000060200ULL, 0x0000000000060201ULL, 0x0000000006020100ULL,
+    0x0000000000000603ULL, 0x0000000000060300ULL, 0x0000000000060301ULL, 0x0000000006030100ULL,
+    0x0000000000060302ULL, 0x0000000006030200ULL, 0x0000000006030201ULL, 0x0000000603020100ULL,
+    0x0000000000000604ULL, 0x0000000000060400ULL, 0x0000000000060401ULL, 0x0000000006040100ULL,
+    0x0000000000060402ULL, 0x0000000006040200ULL, 0x0000000006040201ULL, 0x0000000604020100ULL,
+    0x0000000000060403ULL, 0x0000000006040300ULL, 0x0000000006040301ULL, 0x0000000604030100ULL,
+    0x0000000006040302ULL, 0x0000000604030200ULL, 0x0000000604030201ULL, 0x0000060403020100ULL,
+    0x0000000000000605ULL, 0x0000000000060500ULL, 0x0000000000060501ULL, 0x0000000006050100ULL,
+    0x0000000000060502ULL, 0x0000000006050200ULL, 0x0000000006050201ULL, 0x0000000605020100ULL,
+    0x0000000000060503ULL, 0x0000000006050300ULL, 0x0000000006050301ULL, 0x0000000605030100ULL,
+    0x0000000006050302ULL, 0x0000000605030200ULL, 0x0000000605030201ULL, 0x0000060503020100ULL,
+    0x0000000000060504ULL, 0x0000000006050400ULL, 0x0000000006050401ULL, 0x0000000605040100ULL,
+    0x0000000006050402ULL, 0x0000000605040200ULL, 0x0000000605040201ULL, 0x0000060504020100ULL,
+    0x0000000006050403ULL, 0x0000000605040300ULL, 0x0000000605040301ULL, 0x0000060504030100ULL,
+    0x0000000605040302ULL, 0x0000060504030200ULL, 0x0000060504030201ULL, 0x0006050403020100ULL,
+    0x0000000000000007ULL, 0x0000000000000700ULL, 0x0000000000000701ULL, 0x0000000000070100ULL,
+    0x0000000000000702ULL, 0x0000000000070200ULL, 0x0000000000070201ULL, 0x0000000007020100ULL,
+    0x0000000000000703ULL, 0x0000000000070300ULL, 0x0000000000070301ULL, 0x0000000007030100ULL,
+    0x0000000000070302ULL, 0x0000000007030200ULL, 0x0000000007030201ULL, 0x0000000703020100ULL,
+    0x0000000000000704ULL, 0x0000000000070400ULL, 0x0000000000070401ULL, 0x0000000007040100ULL,
+    0x0000000000070402ULL, 0x0000000007040200ULL, 0x0000000007040201ULL, 0x0000000704020100ULL,
+    0x0000000000070403ULL, 0x0000000007040300ULL, 0x0000000007040301ULL, 0x0000000704030100ULL,
+    0x0000000007040302ULL, 0x0000000704030200ULL, 0x0000000704030201ULL, 0x0000070403020100ULL,
+    0x0000000000000705ULL, 0x0000000000070500ULL, 0x0000000000070501ULL, 0x0000000007050100ULL,
+    0x0000000000070502ULL, 0x0000000007050200ULL, 0x0000000007050201ULL, 0x0000000705020100ULL,
+    0x0000000000070503ULL, 0x0000000007050300ULL, 0x0000000007050301ULL, 0x0000000705030100ULL,
+    0x0000000007050302ULL, 0x0000000705030200ULL, 0x0000000705030201ULL, 0x0000070503020100ULL,
+    0x0000000000070504ULL, 0x0000000007050400ULL, 0x0000000007050401ULL, 0x0000000705040100ULL,
+    0x0000000007050402ULL, 0x0000000705040200ULL, 0x0000000705040201ULL, 0x0000070504020100ULL,
+    0x0000000007050403ULL, 0x0000000705040300ULL, 0x0000000705040301ULL, 0x0000070504030100ULL,
+    0x0000000705040302ULL, 0x0000070504030200ULL, 0x0000070504030201ULL, 0x0007050403020100ULL,
+    0x0000000000000706ULL, 0x0000000000070600ULL, 0x0000000000070601ULL, 0x0000000007060100ULL,
+    0x0000000000070602ULL, 0x0000000007060200ULL, 0x0000000007060201ULL, 0x0000000706020100ULL,
+    0x0000000000070603ULL, 0x0000000007060300ULL, 0x0000000007060301ULL, 0x0000000706030100ULL,
+    0x0000000007060302ULL, 0x0000000706030200ULL, 0x0000000706030201ULL, 0x0000070603020100ULL,
+    0x0000000000070604ULL, 0x0000000007060400ULL, 0x0000000007060401ULL, 0x0000000706040100ULL,
+    0x0000000007060402ULL, 0x0000000706040200ULL, 0x0000000706040201ULL, 0x0000070604020100ULL,
+    0x0000000007060403ULL, 0x0000000706040300ULL, 0x0000000706040301ULL, 0x0000070604030100ULL,
+    0x0000000706040302ULL, 0x0000070604030200ULL, 0x0000070604030201ULL, 0x0007060403020100ULL,
+    0x0000000000070605ULL, 0x0000000007060500ULL, 0x0000000007060501ULL, 0x0000000706050100ULL,
+    0x0000000007060502ULL, 0x0000000706050200ULL, 0x0000000706050201ULL, 0x0000070605020100ULL,
+    0x0000000007060503ULL, 0x0000000706050300ULL, 0x0000000706050301ULL, 0x0000070605030100ULL,
+    0x0000000706050302ULL, 0x0000070605030200ULL, 0x0000070605030201ULL, 0x0007060503020100ULL,
+    0x0000000007060504ULL, 0x0000000706050400ULL, 0x0000000706050401ULL, 0x0000070605040100ULL,
+    0x0000000706050402ULL, 0x0000070605040200ULL, 0x0000070605040201ULL, 0x0007060504020100ULL,
+    0x0000000706050403ULL, 0x0000070605040300ULL, 0x0000070605040301ULL, 0x0007060504030100ULL,
+    0x0000070605040302ULL, 0x0007060504030200ULL, 0x0007060504030201ULL, 0x0706050403020100ULL,
+};
+
 #define FA_GX_PASS 512
 #include "_gelu_x86.h"
 #undef FA_GX_PASS
@@ -313,8 +471,8 @@ enum { GX_NEAR_F, GX_NEAR_G, GX_NEAR_TANH_F, GX_NEAR_TANH_G };
 #else /* ------------------------------------------------ one ISA instantiation */
 
 #if FA_GX_PASS == 512
-#define GX_TGT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"), always_inline)) static inline
-#define GX_LOOPTGT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"))) static
+#define GX_TGT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,popcnt,prefer-vector-width=512"), always_inline)) static inline
+#define GX_LOOPTGT __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,popcnt,prefer-vector-width=512"))) static
 #define GX_N(name) name##_avx512_vec
 #define GX_W 16
 #define gx_vf __m512
@@ -332,6 +490,7 @@ typedef struct { __m512 lo, hi; } fa_gx_tab512;
 #define VFMS _mm512_fmsub_ps                        /* a*b - c */
 #define VFNMS _mm512_fnmsub_ps                      /* -(a*b) - c */
 #define VMIN(a, b) _mm512_min_ps(a, b)              /* NaN a -> b */
+#define VMAXC(a, c) _mm512_max_ps(a, V1(c))
 #define VABS(a) _mm512_abs_ps(a)
 #define VABSMIN(a, c) _mm512_range_ps(a, V1(c), 0x0A)       /* min(|a|, c) by magnitude, sign cleared */
 #define VNEG(a) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)))
@@ -341,12 +500,17 @@ typedef struct { __m512 lo, hi; } fa_gx_tab512;
 #define MABSLT(a, c) _mm512_cmp_ps_mask(VABS(a), V1(c), _CMP_LT_OQ)
 #define VSEL(m, a, b) _mm512_mask_blend_ps(m, b, a)  /* m ? a : b */
 #define GX_SUBSEL(m, a, x, y) _mm512_mask_sub_ps(a, (__mmask16)~(m), x, y)   /* m ? a : x - y */
+#define GX_ZERO_WHERE(m, a) (a)                   /* masked-off lanes are not computed */
 #define VMAX0(a) _mm512_max_ps(_mm512_setzero_ps(), a)     /* max(0, a); -0.0 and NaN pass */
 #define MFAR(a, c) _mm512_cmp_ps_mask(a, V1(c), _CMP_NLT_UQ) /* !(a < c): NaN too */
 #define MEQ(a, c) _mm512_cmp_ps_mask(a, V1(c), _CMP_EQ_OQ)
 #define GX_ANY(m) ((m) != 0)
 #define GX_MSUB(m, a, b) _mm512_mask_sub_ps(a, m, a, b)      /* m ? a - b : a */
 #define GX_CASTI(v) _mm512_castps_si512(v)
+#define MGE(a, c) _mm512_cmp_ps_mask(a, V1(c), _CMP_GE_OQ)
+#define MLE(a, c) _mm512_cmp_ps_mask(a, V1(c), _CMP_LE_OQ)
+#define MOR(a, b) ((gx_m)((a) | (b)))
+#define MANDN(a, b) ((gx_m)(~(a) & (b)))                    /* ~a & b */
 /* t = a - round(8a)/8, exactly (vreduceps, M = 3, round to nearest even) */
 GX_TGT gx_vf GX_N(gx_near_t)(gx_vf a, gx_vf k) { (void)k; return _mm512_reduce_ps(a, 0x38); }
 GX_TGT gx_vi GX_N(gx_index)(gx_vf a)
@@ -359,14 +523,28 @@ GX_TGT gx_tab GX_N(gx_tabload)(const float *t)
     gx_tab r; r.lo = _mm512_load_ps(t); r.hi = _mm512_load_ps(t + 16); return r;
 }
 GX_TGT gx_vf GX_N(gx_look)(gx_tab t, gx_vi i) { return _mm512_permutex2var_ps(t.lo, i, t.hi); }
-/* r_lo in the two root pieces, 0 elsewhere */
-GX_TGT gx_vf GX_N(gx_clo)(gx_vi i)
-{
-    __mmask16 m = _mm512_cmpeq_epi32_mask(_mm512_srli_epi32(i, 1), _mm512_set1_epi32(FA_GX_ROOTPIECE / 2));
-    return _mm512_maskz_mov_ps(m, V1(fa_gx_clo[FA_GX_ROOTPIECE]));
-}
 /* v * 2^n, n an integer-valued float in [-200, 0]: one rounding */
 GX_TGT gx_vf GX_N(gx_scale)(gx_vf v, gx_vf n) { return _mm512_scalef_ps(v, n); }
+/* far pieces: all 32, one vpermt2ps each */
+#define gx_ftab gx_tab
+#define GX_FAR_FIRST 0
+GX_TGT gx_tab GX_N(gx_ftabload)(const float *t) { return GX_N(gx_tabload)(t); }
+GX_TGT gx_vf GX_N(gx_flook)(gx_tab t, gx_vi i) { return GX_N(gx_look)(t, i); }
+GX_TGT gx_vi GX_N(gx_findex)(gx_vf a) { return GX_N(gx_index)(a); }
+/* pack the lanes of m of x at fb (compress in registers: vcompressps to
+ * memory is microcoded on Zen 4); returns how many */
+GX_TGT int GX_N(gx_pack)(gx_m m, gx_vf x, float *fb)
+{
+    _mm512_storeu_ps(fb, _mm512_maskz_compress_ps(m, x));
+    return __builtin_popcount((unsigned)m);
+}
+/* the inverse: lanes of m take packed values from fb, the others keep old */
+GX_TGT gx_vf GX_N(gx_unpack)(int m, const float *fb, gx_vf old)
+{
+    return _mm512_mask_expand_ps(old, (__mmask16)m, _mm512_loadu_ps(fb));
+}
+GX_TGT gx_m GX_N(gx_bits_mask)(int m) { return (__mmask16)m; }
+GX_TGT int GX_N(gx_mask_bits)(gx_m m) { return (int)m; }
 #define GX_LOADU(p) _mm512_loadu_ps(p)
 #define GX_STOREU(p, v) _mm512_storeu_ps(p, v)
 #define GX_TAILMASK(k) ((__mmask16)((1u << (k)) - 1u))
@@ -375,8 +553,8 @@ GX_TGT gx_vf GX_N(gx_scale)(gx_vf v, gx_vf n) { return _mm512_scalef_ps(v, n); }
 #define gx_tailm __mmask16
 
 #else /* AVX2 + FMA */
-#define GX_TGT __attribute__((target("avx2,fma"), always_inline)) static inline
-#define GX_LOOPTGT __attribute__((target("avx2,fma"))) static
+#define GX_TGT __attribute__((target("avx2,fma,popcnt"), always_inline)) static inline
+#define GX_LOOPTGT __attribute__((target("avx2,fma,popcnt"))) static
 #define GX_N(name) name##_avx2_vec
 #define GX_W 8
 #define gx_vf __m256
@@ -394,6 +572,7 @@ typedef struct { __m256 t0, t1, t2, t3; } fa_gx_tab256;
 #define VFMS _mm256_fmsub_ps
 #define VFNMS _mm256_fnmsub_ps
 #define VMIN(a, b) _mm256_min_ps(a, b)
+#define VMAXC(a, c) _mm256_max_ps(a, V1(c))
 #define VABS(a) _mm256_andnot_ps(V1(-0.0f), a)
 #define VABSMIN(a, c) _mm256_min_ps(VABS(a), V1(c))         /* NaN -> c */
 #define VNEG(a) _mm256_xor_ps(a, V1(-0.0f))
@@ -403,12 +582,17 @@ typedef struct { __m256 t0, t1, t2, t3; } fa_gx_tab256;
 #define MABSLT(a, c) _mm256_cmp_ps(VABS(a), V1(c), _CMP_LT_OQ)
 #define VSEL(m, a, b) _mm256_blendv_ps(b, a, m)
 #define GX_SUBSEL(m, a, x, y) VSEL(m, a, VSUB(x, y))
+#define GX_ZERO_WHERE(m, a) _mm256_andnot_ps(m, a)  /* m ? 0 : a */
 #define VMAX0(a) _mm256_max_ps(_mm256_setzero_ps(), a)
 #define MFAR(a, c) _mm256_cmp_ps(a, V1(c), _CMP_NLT_UQ)
 #define MEQ(a, c) _mm256_cmp_ps(a, V1(c), _CMP_EQ_OQ)
 #define GX_ANY(m) (_mm256_movemask_ps(m) != 0)
 #define GX_MSUB(m, a, b) VSUB(a, _mm256_and_ps(m, b))
 #define GX_CASTI(v) _mm256_castps_si256(v)
+#define MGE(a, c) _mm256_cmp_ps(a, V1(c), _CMP_GE_OQ)
+#define MLE(a, c) _mm256_cmp_ps(a, V1(c), _CMP_LE_OQ)
+#define MOR(a, b) _mm256_or_ps(a, b)
+#define MANDN(a, b) _mm256_andnot_ps(a, b)
 /* t = a - round(8a)/8, exactly: k = a + NEAR_MAGIC holds a rounded to 1/8 */
 GX_TGT gx_vf GX_N(gx_near_t)(gx_vf a, gx_vf k) { return VSUB(a, VSUB(k, V1(FA_GX_NEAR_MAGIC))); }
 GX_TGT gx_vi GX_N(gx_index)(gx_vf a)
@@ -431,17 +615,75 @@ GX_TGT gx_vf GX_N(gx_look)(gx_tab t, gx_vi i)
     __m256 b = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t.t2, i), _mm256_permutevar8x32_ps(t.t3, i), m3);
     return _mm256_blendv_ps(a, b, m4);
 }
-GX_TGT gx_vf GX_N(gx_clo)(gx_vi i)
-{
-    __m256i m = _mm256_cmpeq_epi32(_mm256_srli_epi32(i, 1), _mm256_set1_epi32(FA_GX_ROOTPIECE / 2));
-    return _mm256_and_ps(_mm256_castsi256_ps(m), V1(fa_gx_clo[FA_GX_ROOTPIECE]));
-}
 /* v * 2^n, n in [-200, 0]: v * 2^(n+64) is exact (normal), then * 2^-64 rounds once */
 GX_TGT gx_vf GX_N(gx_scale)(gx_vf v, gx_vf n)
 {
-    __m256i k = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127 + 64));
-    __m256 p = _mm256_castsi256_ps(_mm256_slli_epi32(k, 23));
-    return _mm256_mul_ps(_mm256_mul_ps(v, p), V1(5.42101086242752217e-20f));   /* 2^-64 */
+    /* n >= -119: v * 2^(n+64) is exact (normal), then * 2^-64 rounds once */
+    __m256i k = _mm256_cvtps_epi32(n);
+    __m256i kn = _mm256_max_epi32(k, _mm256_set1_epi32(-119));
+    __m256 p = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(kn, _mm256_set1_epi32(127 + 64)), 23));
+    __m256 r = _mm256_mul_ps(_mm256_mul_ps(v, p), V1(5.42101086242752217e-20f));   /* 2^-64 */
+    __m256 low = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(-119), k));
+    if (__builtin_expect(_mm256_movemask_ps(low) != 0, 0)) {
+        /* n < -119: the result may be subnormal, and a multiply that rounds to
+         * a subnormal costs a microcode assist on many x86 cores.  y = v * 2^(n+149)
+         * is exact and normal; |y| < 2^23 counts units of 2^-149, and its
+         * integer rounding (cvtps: nearest, ties to even) is the result's bit
+         * pattern; else the result is normal: (y * 2^-75) * 2^-74 rounds once */
+        __m256i kl = _mm256_min_epi32(k, _mm256_set1_epi32(-119));
+        __m256 q = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(kl, _mm256_set1_epi32(127 + 149)), 23));
+        __m256 y = _mm256_mul_ps(v, q);
+        __m256 ay = VABS(y);
+        __m256 sub = _mm256_castsi256_ps(_mm256_cvtps_epi32(_mm256_min_ps(ay, V1(8388608.0f))));
+        /* (the max keeps the lanes that take sub from rounding to a subnormal here) */
+        __m256 nrm = _mm256_mul_ps(_mm256_mul_ps(_mm256_max_ps(ay, V1(8388608.0f)), V1(2.64697796016968855e-23f)),
+                                   V1(5.29395592033937710e-23f));   /* 2^-75, 2^-74 */
+        __m256 lr = _mm256_blendv_ps(nrm, sub, _mm256_cmp_ps(ay, V1(8388608.0f), _CMP_LT_OQ));
+        r = _mm256_blendv_ps(r, _mm256_or_ps(lr, _mm256_and_ps(y, V1(-0.0f))), low);
+    }
+    return r;
+}
+/* far pieces: only the 16 from GX_FAR_FIRST on (a >= 1; the far range starts
+ * at 3.75): two vpermps and one blend per coefficient instead of four and three */
+typedef struct { __m256 t0, t1; } fa_gx_ftab256;
+#define gx_ftab fa_gx_ftab256
+#define GX_FAR_FIRST 13
+GX_TGT gx_ftab GX_N(gx_ftabload)(const float *t)
+{
+    gx_ftab r; r.t0 = _mm256_loadu_ps(t + GX_FAR_FIRST); r.t1 = _mm256_loadu_ps(t + GX_FAR_FIRST + 8); return r;
+}
+GX_TGT gx_vf GX_N(gx_flook)(gx_ftab t, gx_vi i)
+{
+    __m256 m3 = _mm256_castsi256_ps(_mm256_slli_epi32(i, 28));   /* bit 3 -> sign */
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(t.t0, i), _mm256_permutevar8x32_ps(t.t1, i), m3);
+}
+GX_TGT gx_vi GX_N(gx_findex)(gx_vf a)
+{
+    gx_vi i = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(a), 21),
+                               _mm256_set1_epi32(FA_GX_IBASE + GX_FAR_FIRST));
+    return _mm256_max_epi32(i, _mm256_setzero_si256());
+}
+/* pack the lanes of m of x at fb; returns how many */
+GX_TGT int GX_N(gx_pack)(gx_m m, gx_vf x, float *fb)
+{
+    int bits = _mm256_movemask_ps(m);
+    __m256i lane = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)fa_gx_compact8[bits]));
+    _mm256_storeu_ps(fb, _mm256_permutevar8x32_ps(x, lane));
+    return __builtin_popcount((unsigned)bits);
+}
+GX_TGT gx_m GX_N(gx_bits_mask)(int m)
+{
+    __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i b = _mm256_and_si256(_mm256_set1_epi32(m), lanes);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(b, lanes));
+}
+GX_TGT int GX_N(gx_mask_bits)(gx_m m) { return _mm256_movemask_ps(m); }
+/* the inverse: lanes of m take packed values from fb, the others keep old */
+GX_TGT gx_vf GX_N(gx_unpack)(int m, const float *fb, gx_vf old)
+{
+    __m256i idx = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)fa_gx_expand8[m]));
+    __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(fb), idx);
+    return _mm256_blendv_ps(old, v, GX_N(gx_bits_mask)(m));
 }
 #define GX_LOADU(p) _mm256_loadu_ps(p)
 #define GX_STOREU(p, v) _mm256_storeu_ps(p, v)
@@ -469,31 +711,32 @@ GX_TGT gx_vf GX_N(gx_exp)(gx_vf h, gx_vf l, gx_vf *n_out)
     return VMUL(q, rr);
 }
 
-typedef struct { gx_tab c, k[FA_GX_DEG + 1]; } GX_N(gx_ptabs);
+typedef struct { gx_ftab c, k[FA_GX_DEG + 1]; } GX_N(gx_ptabs);
 
 GX_TGT void GX_N(gx_load_ptabs)(GX_N(gx_ptabs) *T, int grad)
 {
     static const float *const P[FA_GX_DEG + 1] = {fa_gx_p0, fa_gx_p1, fa_gx_p2, fa_gx_p3, fa_gx_p4, fa_gx_p5};
     static const float *const D[FA_GX_DEG + 1] = {fa_gx_d0, fa_gx_d1, fa_gx_d2, fa_gx_d3, fa_gx_d4, fa_gx_d5};
-    T->c = GX_N(gx_tabload)(fa_gx_center);
+    T->c = GX_N(gx_ftabload)(fa_gx_center);
     for (int k = 0; k <= FA_GX_DEG; k++)
-        T->k[k] = GX_N(gx_tabload)(grad ? D[k] : P[k]);
+        T->k[k] = GX_N(gx_ftabload)(grad ? D[k] : P[k]);
 }
 
-/* 2^n * (F + F*e) = exp(-a^2/2) * F(a), F = P (grad=0) or D (grad=1) */
+/* 2^n * (F + F*e) = exp(-a^2/2) * F(a), F = P (grad=0) or D (grad=1), for
+ * a >= 3.5 (or NaN) only: the far pieces, none of them next to the root
+ * (so no r_lo term) */
 GX_TGT gx_vf GX_N(gx_erf_core)(const GX_N(gx_ptabs) *T, gx_vf x, int grad)
 {
     gx_vf a = VABSMIN(x, FA_GX_ACLAMP);
-    gx_vi i = GX_N(gx_index)(a);
-    gx_vf t = VSUB(a, GX_N(gx_look)(T->c, i));
-    if (grad)
-        t = VSUB(t, GX_N(gx_clo)(i));
-    gx_vf p = GX_N(gx_look)(T->k[5], i);
-    p = VFMA(p, t, GX_N(gx_look)(T->k[4], i));
-    p = VFMA(p, t, GX_N(gx_look)(T->k[3], i));
-    p = VFMA(p, t, GX_N(gx_look)(T->k[2], i));
-    p = VFMA(p, t, GX_N(gx_look)(T->k[1], i));
-    p = VFMA(p, t, GX_N(gx_look)(T->k[0], i));
+    gx_vi i = GX_N(gx_findex)(a);
+    gx_vf t = VSUB(a, GX_N(gx_flook)(T->c, i));
+    (void)grad;
+    gx_vf p = GX_N(gx_flook)(T->k[5], i);
+    p = VFMA(p, t, GX_N(gx_flook)(T->k[4], i));
+    p = VFMA(p, t, GX_N(gx_flook)(T->k[3], i));
+    p = VFMA(p, t, GX_N(gx_flook)(T->k[2], i));
+    p = VFMA(p, t, GX_N(gx_flook)(T->k[1], i));
+    p = VFMA(p, t, GX_N(gx_flook)(T->k[0], i));
     gx_vf s = VMUL(a, a);
     gx_vf sl = VFMS(a, a, s);
     /* exp(-(s + sl)/2): n = round(-s/(2 ln2)), r2 = 2r = -s - n*2ln2_hi (exact) */
@@ -513,13 +756,17 @@ GX_TGT gx_vf GX_N(gx_erf_core)(const GX_N(gx_ptabs) *T, gx_vf x, int grad)
 GX_TGT gx_vf GX_N(gx_gelu)(const GX_N(gx_ptabs) *T, gx_vf x)
 {
     gx_vf v = GX_N(gx_erf_core)(T, x, 0);                     /* a*Phi(-a) */
-    return GX_SUBSEL(MLT0(x), VNEG(v), x, v);                  /* x < 0 ? -v : x - v */
+    gx_m neg = MLT0(x);
+    /* x - v only where x >= 0: a subnormal v (x < -13) must not reach an
+     * arithmetic operation, which would cost a microcode assist */
+    return GX_SUBSEL(neg, VNEG(v), x, GX_ZERO_WHERE(neg, v));   /* x < 0 ? -v : x - v */
 }
 
 GX_TGT gx_vf GX_N(gx_gelu_grad)(const GX_N(gx_ptabs) *T, gx_vf x)
 {
     gx_vf v = GX_N(gx_erf_core)(T, x, 1);                     /* exp(-a^2/2)*D(a) */
-    gx_vf r = VSEL(MLT0(x), v, VSUB(V1(1.0f), v));
+    gx_m neg = MLT0(x);
+    gx_vf r = VSEL(neg, v, VSUB(V1(1.0f), GX_ZERO_WHERE(neg, v)));  /* as in gx_gelu */
     return VSEL(MUNORD(x), x, r);
 }
 
@@ -623,7 +870,9 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh)(gx_vf x)
     gx_vf a = VMIN(VABS(x), V1(FA_GX_TCLAMP));
     gx_vf s = VMUL(a, a), sl = VFMS(a, a, s);
     gx_vf n, e = GX_N(gx_tanh_exp)(a, s, sl, &n);
-    gx_vf eh = GX_N(gx_scale)(V1(1.0f), n);                   /* 2^n (0 when tiny) */
+    /* 2^n; below 2^-60 it is lost next to 1 wherever it is used, and the clamp
+     * keeps it normal (no subnormal operands) */
+    gx_vf eh = GX_N(gx_scale)(V1(1.0f), VMAXC(n, -60.0f));
     gx_vf den = VFMA(eh, e, VADD(V1(1.0f), eh));               /* 1 + E */
     gx_m neg = MLT0(x);
     gx_vf xneg = VSEL(neg, VNEG(a), x);
@@ -639,7 +888,7 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad)(gx_vf x)
     gx_vf xc = VSEL(neg, VNEG(a), a);                          /* clamped x (NaN -> 11) */
     gx_vf s = VMUL(a, a), sl = VFMS(a, a, s);
     gx_vf n, e = GX_N(gx_tanh_exp)(a, s, sl, &n);
-    gx_vf eh = GX_N(gx_scale)(V1(1.0f), n);
+    gx_vf eh = GX_N(gx_scale)(V1(1.0f), VMAXC(n, -60.0f));      /* as in gx_gelu_tanh */
     gx_vf den = VFMA(eh, e, VADD(V1(1.0f), eh));
     gx_vf rd = VDIV(V1(1.0f), den);
     /* w' = C1 + 3 C3 a^2 as wph + wpl */
@@ -671,98 +920,154 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad)(gx_vf x)
     return VSEL(MUNORD(x), x, r);
 }
 
-/* gelu of either form: the near polynomial, and the exp path only for
- * vectors holding an element with |x| >= NEAR_MAX or NaN (rare for
- * unit-scale data).  Which path an element takes depends on that element
- * alone, so results do not depend on its neighbours. */
-GX_TGT gx_vf GX_N(gx_forward_near)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form)
+/* The far elements of a block, packed: fb[0..nf) (their x, then their
+ * results), and for each vector holding some, its offset and lane mask. */
+typedef struct {
+    float fb[FA_GX_BLOCK + GX_W] FA_GX_ALIGN;
+    int vo[FA_GX_BLOCK / GX_W + 1], vm[FA_GX_BLOCK / GX_W + 1];
+    int nf, nv;
+} GX_N(gx_queue);
+
+/* One vector's near pass.  Returns gelu (deriv = 0) or gelu' (deriv = 1) of
+ * either form for the near lanes; far lanes past the saturation points get
+ * their constant result, and the other far lanes (and NaNs) join the queue
+ * for gx_far_flush, which replaces their results.  With branchy set, vectors
+ * without a far lane skip all of that (right when they are rare). */
+GX_TGT gx_vf GX_N(gx_step)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form, int deriv, int off,
+                           GX_N(gx_queue) *q, int branchy)
 {
-    gx_vf a = VABS(x);
-    gx_vf r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F));
+    gx_vf a = VABS(x), r;
+    if (deriv) {
+        gx_vf g = GX_N(gx_near)(N, a, tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G);
+        r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);                 /* x < 0 ? G : 1 - G */
+    } else {
+        r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F));
+    }
     gx_m far = MFAR(a, GX_NEAR_MAX);
-    if (__builtin_expect(GX_ANY(far), 0)) {
-        gx_vf full;
-        if (tanh_form) {
-            full = GX_N(gx_gelu_tanh)(x);
-        } else {
-            GX_N(gx_ptabs) T;
-            GX_N(gx_load_ptabs)(&T, 0);
-            full = GX_N(gx_gelu)(&T, x);
-        }
-        r = VSEL(far, full, r);
+    if (!branchy || __builtin_expect(GX_ANY(far), 0)) {
+        float sat = deriv ? (tanh_form ? FA_GX_SAT_TG : FA_GX_SAT_G) : (tanh_form ? FA_GX_SAT_TF : FA_GX_SAT_F);
+        float satn = deriv ? (tanh_form ? FA_GX_SATN_TG : FA_GX_SATN_G)
+                           : (tanh_form ? FA_GX_SATN_TF : FA_GX_SATN_F);
+        gx_m hi = MGE(x, sat), lo = MLE(x, -satn);
+        r = VSEL(hi, deriv ? V1(1.0f) : x, r);
+        r = VSEL(lo, V1(-0.0f), r);
+        gx_m mid = MANDN(MOR(hi, lo), far);
+        int bits = GX_N(gx_mask_bits)(mid);
+        q->nf += GX_N(gx_pack)(mid, x, q->fb + q->nf);
+        q->vo[q->nv] = off;
+        q->vm[q->nv] = bits;
+        q->nv += bits != 0;
     }
     return r;
 }
 
-/* gelu' of either form, the same way */
-GX_TGT gx_vf GX_N(gx_derivative_near)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form)
+/* The exp path on the queued elements of a block (in place), then each queued
+ * vector of out (len elements from out, g for the backward) takes its far
+ * lanes' results (times g, as in the near pass). */
+GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv, GX_N(gx_queue) *q,
+                               const float *g, float *out, int len)
 {
-    gx_vf a = VABS(x);
-    gx_vf g = GX_N(gx_near)(N, a, tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G);
-    gx_vf r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);               /* x < 0 ? G : 1 - G */
-    gx_m far = MFAR(a, GX_NEAR_MAX);
-    if (__builtin_expect(GX_ANY(far), 0)) {
-        gx_vf full;
-        if (tanh_form) {
-            full = GX_N(gx_gelu_tanh_grad)(x);
-        } else {
-            GX_N(gx_ptabs) T;
-            GX_N(gx_load_ptabs)(&T, 1);
-            full = GX_N(gx_gelu_grad)(&T, x);
-        }
-        r = VSEL(far, full, r);
+    GX_STOREU(q->fb + q->nf, V1(8.0f));                       /* harmless filler lanes */
+    for (int j = 0; j < q->nf; j += GX_W) {
+        gx_vf v = GX_LOADU(q->fb + j), y;
+        if (tanh_form)
+            y = deriv ? GX_N(gx_gelu_tanh_grad)(v) : GX_N(gx_gelu_tanh)(v);
+        else
+            y = deriv ? GX_N(gx_gelu_grad)(T, v) : GX_N(gx_gelu)(T, v);
+        GX_STOREU(q->fb + j, y);
     }
-    return r;
+    for (int k = 0, c = 0; k < q->nv; k++) {
+        int o = q->vo[k], m = q->vm[k];
+        const float *src = q->fb + c;
+        c += __builtin_popcount((unsigned)m);
+        if (o + GX_W <= len) {
+            gx_vf old = GX_LOADU(out + o);
+            if (deriv) {
+                gx_vf d = GX_N(gx_unpack)(m, src, old);
+                GX_STOREU(out + o, VSEL(GX_N(gx_bits_mask)(m), VMUL(GX_LOADU(g + o), d), old));
+            } else {
+                GX_STOREU(out + o, GX_N(gx_unpack)(m, src, old));
+            }
+        } else {                                                /* the block's last, partial vector */
+            gx_tailm tm = GX_TAILMASK(len - o);
+            gx_vf old = GX_LOADM(out + o, tm);
+            if (deriv) {
+                gx_vf d = GX_N(gx_unpack)(m, src, old);
+                GX_STOREM(out + o, tm, VSEL(GX_N(gx_bits_mask)(m), VMUL(GX_LOADM(g + o, tm), d), old));
+            } else {
+                GX_STOREM(out + o, tm, GX_N(gx_unpack)(m, src, old));
+            }
+        }
+    }
 }
 
-/* ---- the loops ---- */
-#define GX_UNARY_LOOP(name, setup, call)                                                     \
-    GX_LOOPTGT void GX_N(name)(const float *x, float *out, fa_index n, double param)         \
+/* ---- the loops ----
+ * Blocks of FA_GX_BLOCK elements: the near pass over the block, then the
+ * queued far elements.  Each element's result depends on its value alone. */
+#define GX_STEP(v, br) GX_N(gx_step)(&N, v, TANHF, DERIV, (int)(i - b), &q, br)
+#define GX_BLOCK_LOOP(name, tanh_form, deriv, args, G, LOADG, LOADGM, MULG)                 \
+    GX_LOOPTGT void GX_N(name) args                                                          \
     {                                                                                        \
-        fa_index i = 0;                                                                      \
-        setup;                                                                               \
+        enum { TANHF = tanh_form, DERIV = deriv };                                           \
+        GX_N(gx_ntabs) N;                                                                    \
+        GX_N(gx_ptabs) T;                                                                    \
+        GX_N(gx_queue) q;                                                                    \
+        int branchy = 1;                                                                     \
         (void)param;                                                                         \
-        for (; i + GX_W <= n; i += GX_W) {                                                   \
-            gx_vf v = GX_LOADU(x + i);                                                       \
-            GX_STOREU(out + i, call);                                                        \
-        }                                                                                    \
-        if (i < n) {                                                                         \
-            gx_tailm m = GX_TAILMASK((int)(n - i));                                          \
-            gx_vf v = GX_LOADM(x + i, m);                                                    \
-            GX_STOREM(out + i, m, call);                                                     \
-        }                                                                                    \
-    }
-#define GX_BINARY_LOOP(name, setup, call)                                                    \
-    GX_LOOPTGT void GX_N(name)(const float *g, const float *x, float *out, fa_index n,       \
-                               double param)                                                 \
-    {                                                                                        \
-        fa_index i = 0;                                                                      \
-        setup;                                                                               \
-        (void)param;                                                                         \
-        for (; i + GX_W <= n; i += GX_W) {                                                   \
-            gx_vf v = GX_LOADU(x + i);                                                       \
-            gx_vf gv = GX_LOADU(g + i);                                                      \
-            GX_STOREU(out + i, VMUL(gv, call));                                              \
-        }                                                                                    \
-        if (i < n) {                                                                         \
-            gx_tailm m = GX_TAILMASK((int)(n - i));                                          \
-            gx_vf v = GX_LOADM(x + i, m);                                                    \
-            gx_vf gv = GX_LOADM(g + i, m);                                                   \
-            GX_STOREM(out + i, m, VMUL(gv, call));                                           \
+        GX_N(gx_load_ntabs)(&N, (tanh_form ? 2 : 0) + deriv);                                \
+        if (!tanh_form)                                                                      \
+            GX_N(gx_load_ptabs)(&T, deriv);                                                  \
+        for (fa_index b = 0; b < n; b += FA_GX_BLOCK) {                                      \
+            fa_index e = n - b < FA_GX_BLOCK ? n : b + FA_GX_BLOCK, i = b;                   \
+            q.nf = q.nv = 0;                                                                 \
+            if (branchy) {                                                                   \
+                for (; i + GX_W <= e; i += GX_W) {                                           \
+                    gx_vf v = GX_LOADU(x + i);                                               \
+                    LOADG;                                                                   \
+                    GX_STOREU(out + i, MULG(GX_STEP(v, 1)));                                 \
+                }                                                                            \
+            } else {                                                                         \
+                for (; i + GX_W <= e; i += GX_W) {                                           \
+                    gx_vf v = GX_LOADU(x + i);                                               \
+                    LOADG;                                                                   \
+                    GX_STOREU(out + i, MULG(GX_STEP(v, 0)));                                 \
+                }                                                                            \
+            }                                                                                \
+            if (i < e) {                                                                     \
+                gx_tailm m = GX_TAILMASK((int)(e - i));                                      \
+                gx_vf v = GX_LOADM(x + i, m);                                                \
+                LOADGM;                                                                      \
+                GX_STOREM(out + i, m, MULG(GX_STEP(v, 0)));                                  \
+            }                                                                                \
+            if (q.nf)                                                                        \
+                GX_N(gx_far_flush)(&T, tanh_form, deriv, &q, G, out + b, (int)(e - b));      \
+            /* rare far vectors: the branch predicts well; common: go branch-free */         \
+            branchy = q.nv * 16 * GX_W <= (int)(e - b);                                      \
         }                                                                                    \
     }
 
-GX_UNARY_LOOP(fa_gelu_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_F),
-              GX_N(gx_forward_near)(&N, v, 0))
-GX_UNARY_LOOP(fa_gelu_tanh_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_TANH_F),
-              GX_N(gx_forward_near)(&N, v, 1))
-GX_BINARY_LOOP(fa_gelu_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_G),
-               GX_N(gx_derivative_near)(&N, v, 0))
-GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(&N, GX_NEAR_TANH_G),
-               GX_N(gx_derivative_near)(&N, v, 1))
+#define GX_NOG (void)0
+#define GX_ID(r) (r)
+#define GX_LOADG gx_vf gv = GX_LOADU(g + i)
+#define GX_LOADGM gx_vf gv = GX_LOADM(g + i, m)
+#define GX_MULG(r) VMUL(gv, r)
+#define GX_UARGS (const float *x, float *out, fa_index n, double param)
+#define GX_BARGS (const float *g, const float *x, float *out, fa_index n, double param)
 
-#undef GX_UNARY_LOOP
-#undef GX_BINARY_LOOP
+GX_BLOCK_LOOP(fa_gelu_f32, 0, 0, GX_UARGS, NULL, GX_NOG, GX_NOG, GX_ID)
+GX_BLOCK_LOOP(fa_gelu_tanh_f32, 1, 0, GX_UARGS, NULL, GX_NOG, GX_NOG, GX_ID)
+GX_BLOCK_LOOP(fa_gelu_backward_f32, 0, 1, GX_BARGS, g + b, GX_LOADG, GX_LOADGM, GX_MULG)
+GX_BLOCK_LOOP(fa_gelu_tanh_backward_f32, 1, 1, GX_BARGS, g + b, GX_LOADG, GX_LOADGM, GX_MULG)
+
+#undef GX_STEP
+#undef GX_BLOCK_LOOP
+#undef GX_NOG
+#undef GX_ID
+#undef GX_LOADG
+#undef GX_LOADGM
+#undef GX_MULG
+#undef GX_UARGS
+#undef GX_BARGS
 #undef GX_TGT
 #undef GX_LOOPTGT
 #undef GX_N
@@ -778,6 +1083,7 @@ GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(
 #undef VFNMS
 #undef VABSMIN
 #undef VMIN
+#undef VMAXC
 #undef VABS
 #undef VNEG
 #undef VROUND
@@ -786,11 +1092,18 @@ GX_BINARY_LOOP(fa_gelu_tanh_backward_f32, GX_N(gx_ntabs) N; GX_N(gx_load_ntabs)(
 #undef MABSLT
 #undef VSEL
 #undef GX_SUBSEL
+#undef GX_ZERO_WHERE
 #undef VMAX0
 #undef MFAR
 #undef MEQ
 #undef GX_ANY
 #undef GX_MSUB
+#undef MGE
+#undef MLE
+#undef MOR
+#undef MANDN
+#undef gx_ftab
+#undef GX_FAR_FIRST
 #undef GX_CASTI
 #undef GX_NEAR_MAX
 #undef GX_LOADU

@@ -42,47 +42,64 @@ BANDWIDTH_BAR = 0.90      # ...or at least 90 % of the copy bandwidth
 
 # ------------------------------------------------------------------ timing --
 
-def _calls_per_sample(call, min_time):
+def _calls_per_sample(call, min_time, clock=time.perf_counter):
     """How many back-to-back calls make one sample of about min_time/4 seconds."""
     call()  # warm up (page faults, thread pool start)
     number = 1
     while True:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(number):
             call()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= min_time / 4 or number >= 1 << 20:
             break
         number *= 4
     return max(1, int(number * (min_time / 4) / max(elapsed, 1e-9)))
 
 
-def median_seconds(calls, min_time=0.02, repeats=7):
+def median_seconds(calls, min_time=0.02, repeats=7, clock=time.perf_counter):
     """Median seconds per call of each of `calls` (a dict name -> callable).
 
     The candidates are timed in interleaved rounds (a sample of each, then
     the next round) rather than one after the other, so a change in the
     machine's load during the cell weighs on all of them alike and the
-    ratios between them stay meaningful on a shared host.
+    ratios between them stay meaningful on a shared host.  `clock` is
+    time.perf_counter (wall time) or, for calls that run on the calling
+    thread alone, time.thread_time: its CPU time, which the time spent
+    waiting for a core on a busy host does not inflate.
     """
-    numbers = {name: _calls_per_sample(call, min_time) for name, call in calls.items()}
+    numbers = {name: _calls_per_sample(call, min_time, clock) for name, call in calls.items()}
     samples = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
             number = numbers[name]
-            start = time.perf_counter()
+            start = clock()
             for _ in range(number):
                 call()
-            samples[name].append((time.perf_counter() - start) / number)
+            samples[name].append((clock() - start) / number)
     return {name: statistics.median(times) for name, times in samples.items()}
 
 
 # ------------------------------------------------------------------ inputs --
 
-def _inputs(op, n, dtype, rng):
-    """x, grad_output, weight for a cell; PReLU gets a 2-D (n/256, 256) array."""
+DISTRIBUTIONS = ("normal", "t3")
+
+
+def _draw(rng, shape, dist):
+    """Unit-scale samples: standard normal, or Student's t with 3 degrees of freedom."""
+    if dist == "t3":
+        return rng.standard_t(3, shape)
+    return rng.standard_normal(shape)
+
+
+def _inputs(op, n, dtype, rng, scale=1.0, dist="normal"):
+    """x, grad_output, weight for a cell; PReLU gets a 2-D (n/256, 256) array.
+
+    x is `scale` times a draw from `dist` (GELU's cost depends on how many
+    elements lie outside its near range); grad_output stays N(0, 1).
+    """
     shape = (n // PRELU_CHANNELS, PRELU_CHANNELS) if op == "prelu" else (n,)
-    x = rng.standard_normal(shape).astype(dtype)
+    x = (scale * _draw(rng, shape, dist)).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     w = rng.uniform(0.05, 0.5, PRELU_CHANNELS).astype(dtype)
     return x, g, w
@@ -103,10 +120,11 @@ def resolve_dtype(name):
     return np.dtype(name)
 
 
-def _copy_call(x):
-    """A threaded copy of x's bytes (half types have no float loop of their own)."""
+def _copy_call(x, out_offset=None):
+    """A threaded copy of x's bytes (half types have no float loop of their own),
+    into a destination placed like the outputs (see _like_at_offset)."""
     src = x.ravel()
-    dst = np.empty_like(src)
+    dst = np.empty_like(src) if out_offset is None else _like_at_offset(src, out_offset)
     if src.dtype.itemsize == 2:   # bfloat16 has no buffer format: copy it as uint16
         src, dst = src.view(np.uint16), dst.view(np.uint16)
         return lambda: _kernels.copy_bytes(src, dst)
@@ -230,14 +248,16 @@ def _numpy_call(op, direction, x, g, w, out):
     return table[(op, direction)]
 
 
-def _torch_calls(torch, op, direction, x, g, w):
+def _torch_calls(torch, op, direction, x, g, w, out=None):
     """(call with out=, allocating call) for PyTorch's CPU kernels, or None."""
     aten = torch.ops.aten
     if x.dtype.name == "bfloat16":   # the same buffers as torch.bfloat16
         tx, tg, tw = (torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) for a in (x, g, w))
+        to = torch.empty_like(tx) if out is None else (
+            torch.from_numpy(out.view(np.int16)).view(torch.bfloat16))
     else:
         tx, tg, tw = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(w)
-    to = torch.empty_like(tx)
+        to = torch.empty_like(tx) if out is None else torch.from_numpy(out)
     approximate = "tanh" if op == "gelu_tanh" else "none"
     F = torch.nn.functional
     if direction == "forward":
@@ -274,12 +294,31 @@ def _torch_calls(torch, op, direction, x, g, w):
 
 # ------------------------------------------------------------------- cells --
 
+def _like_at_offset(x, offset):
+    """An uninitialised array like x (C order) whose data starts `offset`
+    bytes past x's modulo 4096: 0 puts each output element on the same page
+    offset as its input, where a store and a later load of the other array
+    can look alike to the CPU's memory disambiguation (4K aliasing)."""
+    if offset % x.itemsize:
+        raise ValueError(f"out offset {offset} must be a multiple of the item size {x.itemsize}")
+    raw = np.empty(x.nbytes + 8192, np.uint8)
+    start = (x.ctypes.data + offset - raw.ctypes.data) % 4096
+    return raw[start:start + x.nbytes].view(x.dtype).reshape(x.shape)
+
+
 def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.02,
-             numpy=True):
-    """Time one cell; returns a dict of seconds per call and derived figures."""
+             scale=1.0, dist="normal", out_offset=None, cpu_time=False, numpy=True):
+    """Time one cell; returns a dict of seconds per call and derived figures.
+
+    The input x is `scale` times a draw from `dist` ("normal" or "t3").
+    `out_offset` (bytes): place every output (fastact's and the peers') at
+    that offset from x modulo 4096 (None: wherever NumPy puts it).
+    `cpu_time`: time 1-thread cells with the thread's CPU time.
+    `numpy`: False leaves the NumPy/SciPy formula out.
+    """
     rng = rng or np.random.default_rng(0)
-    x, g, w = _inputs(op, n, dtype, rng)
-    out = np.empty_like(x)
+    x, g, w = _inputs(op, n, dtype, rng, scale, dist)
+    out = np.empty_like(x) if out_offset is None else _like_at_offset(x, out_offset)
     fastact.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
@@ -289,17 +328,22 @@ def run_cell(op, direction, dtype, n, threads, torch=None, rng=None, min_time=0.
     calls = {
         "fastact": with_out,
         "fastact_alloc": allocating,
-        "copy": _copy_call(x),
+        "copy": _copy_call(x, out_offset),
         "numpy": (_half_numpy_call if x.dtype.name in HALF_DTYPES else _numpy_call)(
             op, direction, x, g, w, out),
     }
     if calls["numpy"] is None or not numpy:
         del calls["numpy"]
     if torch is not None:
-        calls["torch"], calls["torch_alloc"] = _torch_calls(torch, op, direction, x, g, w)
+        torch_out = None if out_offset is None else _like_at_offset(x, out_offset)
+        calls["torch"], calls["torch_alloc"] = _torch_calls(torch, op, direction, x, g, w,
+                                                            torch_out)
     cell = {"op": op, "direction": direction, "dtype": np.dtype(dtype).name, "n": n,
-            "threads": threads}
-    cell.update(median_seconds(calls, min_time))
+            "threads": threads, "scale": scale, "dist": dist}
+    clock = time.thread_time if cpu_time and threads == 1 else time.perf_counter
+    cell.update(median_seconds(calls, min_time, clock=clock))
+    cell["clock"] = "thread CPU" if clock is time.thread_time else "wall"
+    cell["out_offset"] = out_offset
     # Copy bandwidth: the copy moves 2 arrays (read + write) of x's size.
     copy_bandwidth = 2 * x.nbytes / cell["copy"]
     cell["gb_per_s"] = nbytes / cell["fastact"] / 1e9
@@ -421,6 +465,17 @@ def _thread_counts(text):
     return counts
 
 
+def _positive_float(text):
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
 def register(subparsers):
     """Add the ``bench`` subcommand."""
     parser = subparsers.add_parser(
@@ -439,6 +494,18 @@ def register(subparsers):
                              "2^12,2^16,2^20,2^24; --quick: 2^12,2^20)")
     parser.add_argument("--threads", type=_thread_counts,
                         default=[1, 2], help="comma-separated thread counts (default: 1,2)")
+    parser.add_argument("--scale", type=_positive_float, default=1.0,
+                        help="inputs are SCALE times the --dist draw (default 1)")
+    parser.add_argument("--dist", choices=DISTRIBUTIONS, default="normal",
+                        help="input distribution: normal (default) or t3, Student's t "
+                             "with 3 degrees of freedom (heavy tails)")
+    parser.add_argument("--out-offset", type=int, default=None, metavar="BYTES",
+                        help="place the outputs BYTES past the input modulo 4096 (0: the same "
+                             "page offset, where 4K aliasing can slow a loop; default: "
+                             "wherever NumPy allocates them)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time 1-thread cells with the thread's CPU time instead of wall "
+                             "time (steadier on a busy, shared host)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer sizes and shorter timings (under a minute)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
@@ -454,6 +521,10 @@ def _main(args):
         sizes = args.sizes or list(QUICK_SIZES if args.quick else SIZES)
     except ValueError as exc:
         raise SystemExit(f"fastact bench: {exc}")
+    if args.out_offset is not None and not (0 <= args.out_offset < 4096
+                                            and args.out_offset % 8 == 0):
+        raise SystemExit("fastact bench: --out-offset must be a multiple of 8 in [0, 4096), "
+                         f"got {args.out_offset}")
     torch = None if args.no_torch else _try_import_torch()
     min_time = 0.004 if args.quick else 0.03
     machine = machine_description()
@@ -461,7 +532,10 @@ def _main(args):
           f"({machine['cpus']} CPUs), SIMD {machine['fastact']['simd_level']}, "
           f"numpy {np.__version__}"
           + (f", torch {torch.__version__}" if torch else ", torch not installed")
-          + f", 1-min load {machine['load_average_1min']:.2f}", flush=True)
+          + f", 1-min load {machine['load_average_1min']:.2f}"
+          + f", inputs {args.scale:g} x {args.dist}"
+          + ("" if args.out_offset is None else f", out at +{args.out_offset} B mod 4096")
+          + (", 1-thread cells in thread CPU time" if args.cpu_time else ""), flush=True)
     cells = []
     rng = np.random.default_rng(0)
     for op in args.ops:
@@ -471,6 +545,8 @@ def _main(args):
                     for threads in args.threads:
                         cell = run_cell(op, direction, resolve_dtype(dtype), n, threads,
                                         torch=torch, rng=rng, min_time=min_time,
+                                        scale=args.scale, dist=args.dist,
+                                        out_offset=args.out_offset, cpu_time=args.cpu_time,
                                         numpy=not args.no_numpy)
                         cells.append(cell)
                         print(format_table([cell]).splitlines()[-1], flush=True)

@@ -164,6 +164,48 @@ def test_gelu_float32_accuracy(simd_level, name, approximate):
     assert backward_ulp.max() <= 8, f"worst at x={x[backward_ulp.argmax()]!r}"
 
 
+# Where the float32 loops stop computing and return x, 1 or -0.0 (the
+# FA_GX_SAT* constants of _gelu_x86.h), and the subnormal tail below x = -13.
+FLOAT32_SATURATION_POINTS = [5.375, -14.375, 5.9375, -14.5625, 4.9375, -10.8125, 5.5, -10.9375]
+
+
+def float32_windows():
+    """Every float32 within 1/32 of each saturation point, and a dense sample
+    of the tails where the results are subnormal."""
+    windows = []
+    for point in FLOAT32_SATURATION_POINTS:
+        lo, hi = np.float32(abs(point) - 1 / 32), np.float32(abs(point) + 1 / 32)
+        every = np.arange(lo.view(np.int32), hi.view(np.int32), dtype=np.int32).view(np.float32)
+        windows.append(every if point > 0 else -every)
+    for lo, hi in [(13.0, 14.75), (9.0, 11.0)]:
+        windows.append(-np.arange(np.float32(lo).view(np.int32), np.float32(hi).view(np.int32), 7,
+                                  dtype=np.int32).view(np.float32))
+    return np.concatenate(windows)
+
+
+@pytest.mark.parametrize("name, approximate", GELU_KINDS)
+def test_gelu_float32_accuracy_at_saturation_and_subnormal_tail(simd_level, name, approximate):
+    x = float32_windows()
+    forward = fa.gelu(x, approximate=approximate)
+    backward = fa.gelu_backward(np.ones_like(x), x, approximate=approximate)
+    forward_ulp = ulp_error(forward, GELU_REF64[name](x))
+    backward_ulp = ulp_error(backward, GELU_GRAD_REF64[name](x))
+    forward_bar = 4 if approximate == "none" else 8
+    assert forward_ulp.max() <= forward_bar, f"worst at x={x[forward_ulp.argmax()]!r}"
+    assert backward_ulp.max() <= 8, f"worst at x={x[backward_ulp.argmax()]!r}"
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float32_backward_is_g_times_derivative(simd_level, approximate, rng):
+    """Far elements are finished in a separate step of the loop; their
+    gradient must still be the float32 product g * gelu'(x), like the rest."""
+    x = np.concatenate([float32_windows()[::5], (8 * rng.standard_normal(20011)).astype(np.float32)])
+    x = x[rng.permutation(x.size)]
+    g = rng.standard_normal(x.size).astype(np.float32)
+    derivative = fa.gelu_backward(np.ones_like(x), x, approximate=approximate)
+    _same_bits(fa.gelu_backward(g, x, approximate=approximate), g * derivative)
+
+
 def derivative_root(approximate):
     """The x < 0 where GELU's derivative is zero, to ~1e-40."""
     with mpmath.workdps(60):

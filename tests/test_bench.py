@@ -62,3 +62,59 @@ def test_cli_half_dtypes(tmp_path, capsys):
     assert {c["dtype"] for c in cells} == {"float16", "bfloat16"}
     # the copy of a half array moves half-width bytes and is timed like the kernels
     assert all(c["copy"] > 0 and c["copy_fraction"] > 0 for c in cells)
+
+
+@pytest.mark.parametrize("scale, dist", [(4.0, "normal"), (1.0, "t3")])
+def test_run_cell_draws_inputs_at_the_given_scale(scale, dist, monkeypatch):
+    seen = {}
+    original = bench._inputs
+
+    def spy(*args, **kwargs):
+        x, g, w = original(*args, **kwargs)
+        seen["x"] = x
+        return x, g, w
+
+    monkeypatch.setattr(bench, "_inputs", spy)
+    cell = bench.run_cell("gelu", "forward", np.dtype(np.float32), 1 << 16, 1, min_time=1e-3,
+                          scale=scale, dist=dist)
+    assert cell["scale"] == scale and cell["dist"] == dist
+    x = seen["x"].astype(np.float64)
+    if dist == "normal":
+        assert np.std(x) == pytest.approx(scale, rel=0.05)
+    else:
+        # Student's t(3): heavy tails, about 0.93 % beyond |x| = 6 (a normal: 2e-9)
+        assert 0.006 < np.mean(np.abs(x) > 6) < 0.013
+
+
+def test_cli_scale_and_dist_options(capsys):
+    code = main(["bench", "--ops", "gelu", "--directions", "forward", "--dtypes", "float32",
+                 "--sizes", "2^12", "--threads", "1", "--quick", "--no-torch",
+                 "--scale", "8", "--dist", "t3"])
+    assert code == 0
+    assert "inputs 8 x t3" in capsys.readouterr().out
+    for bad in (["--scale", "0"], ["--scale", "-1"], ["--scale", "nan"], ["--dist", "cauchy"]):
+        with pytest.raises(SystemExit):
+            main(["bench", "--no-torch", *bad])
+
+
+@pytest.mark.parametrize("offset", [0, 8, 64, 2048, 4088])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outputs_land_at_the_requested_page_offset(offset, dtype):
+    x = np.ones(1000, dtype)
+    out = bench._like_at_offset(x, offset)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.flags.c_contiguous
+    assert (out.ctypes.data - x.ctypes.data) % 4096 == offset
+    out[...] = 2                       # the whole view lies inside its buffer
+
+
+def test_cli_out_offset_and_cpu_time(tmp_path):
+    path = tmp_path / "cells.json"
+    code = main(["bench", "--ops", "relu", "--directions", "forward", "--dtypes", "float32",
+                 "--sizes", "2^12", "--threads", "1", "--quick", "--no-torch",
+                 "--out-offset", "0", "--cpu-time", "--json", str(path)])
+    assert code == 0
+    (cell,) = json.loads(path.read_text())["cells"]
+    assert cell["out_offset"] == 0 and cell["clock"] == "thread CPU"
+    for bad in ("12", "-8", "4096"):
+        with pytest.raises(SystemExit):
+            main(["bench", "--no-torch", "--out-offset", bad])
