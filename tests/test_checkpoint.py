@@ -420,15 +420,25 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_weights(small_idx,
     # run last about a second here (each one is fsynced), so kills land
     # before, during and between checkpoint writes.
     args = ["--checkpoint", str(ckpt), "--checkpoint-every", "3", "--save", str(final)]
+    # Kill moments are drawn relative to how long a whole checkpointing run
+    # takes on this machine now (start-up included), so they stay spread
+    # over the run whether the machine is idle or busy.
+    started = time.monotonic()
+    subprocess.run(_train_cmd(small_idx, *args), check=True, env=_env(),
+                   capture_output=True, timeout=120)
+    whole_run = time.monotonic() - started
+    assert np.array_equal(_weights(final), reference)
+    ckpt.unlink()
+    final.unlink()
     rng = np.random.default_rng(20261128)
     kills, positions, completions = 0, [], 0
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + max(90, 40 * whole_run)
     while kills < 24 and time.monotonic() < deadline:
         extra = ["--resume", str(ckpt)] if ckpt.exists() else []
         proc = subprocess.Popen(_train_cmd(small_idx, *args, *extra), env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            proc.wait(timeout=float(rng.uniform(0.3, 1.5)))
+            proc.wait(timeout=float(rng.uniform(0.25, 1.1)) * whole_run)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
