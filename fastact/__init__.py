@@ -61,7 +61,9 @@ def set_num_threads(n):
         A positive number of threads.  It caps fastact's OpenMP threads in
         every Python thread and sets OpenMP's default in the calling one.
         ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` also
-        lower the count; the smallest limit wins.
+        lower the count; the smallest limit wins.  In a process made by
+        ``fork()`` fastact stays on 1 thread (GNU OpenMP's threads do not
+        survive fork): n > 1 is then ignored with a ``RuntimeWarning``.
 
     Raises
     ------
@@ -81,7 +83,8 @@ def get_num_threads():
     Returns
     -------
     int
-        At least 1; 1 when fastact was built without OpenMP.
+        At least 1; 1 when fastact was built without OpenMP, and 1 in a
+        process made by ``fork()`` after fastact was imported.
     """
     return _kernels.get_num_threads()
 
@@ -97,12 +100,14 @@ def show_config(file=None):
     Returns
     -------
     dict
-        version, compiler, openmp, threads, simd_level (in use),
-        simd_detected (the CPU's best) and simd_compiled.
+        version, compiler, openmp, threads, forked_child (True when this
+        process was forked after fastact's import, so runs serially),
+        simd_level (in use), simd_detected (the CPU's best) and simd_compiled.
     """
     info = _config()
     lines = ["fastact " + info["version"]]
-    for key in ("compiler", "openmp", "threads", "simd_level", "simd_detected", "simd_compiled"):
+    for key in ("compiler", "openmp", "threads", "forked_child", "simd_level", "simd_detected",
+                "simd_compiled"):
         value = info[key]
         if isinstance(value, (list, tuple)):
             value = ", ".join(value)
@@ -118,6 +123,7 @@ def _config():
         "compiler": build["compiler"],
         "openmp": build["openmp"],
         "threads": get_num_threads(),
+        "forked_child": _kernels.forked_child(),
         "simd_level": _kernels.simd_level(),
         "simd_detected": _kernels.detected_simd_level(),
         "simd_compiled": list(build["simd_levels_compiled"]),
