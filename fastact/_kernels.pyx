@@ -405,6 +405,8 @@ def copy(const floating[::1] src not None, floating[::1] dst not None):
     cdef int nt = _threads_for(n, GRAIN_CHEAP)
     cdef fa_index part, start, stop
     cdef int t
+    if dst.shape[0] != n:
+        raise ValueError(f"dst must have {n} elements like src, got {dst.shape[0]}")
     if n == 0:
         return
     if nt <= 1:     # no parallel region at all (see _mark_forked_child)
