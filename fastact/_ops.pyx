@@ -15,6 +15,9 @@ Rules enforced here, documented in the public docstrings:
   converts silently between float precisions.  Python scalars and sequences
   are converted to x's dtype.
 * out must be an ndarray of x's shape and dtype, writable; it may be x.
+* Slopes are real numbers (TypeError otherwise; ValueError for an integer
+  beyond the float64 range); axis an integer (TypeError), in range
+  (ValueError); approximate the string "none" or "tanh" (ValueError).
 * Inputs are never modified unless they are out.  If out overlaps an input
   without being that very array, the input is copied first.
 """
@@ -104,7 +107,13 @@ cdef double _as_slope(object value, str name) except? -1.0:
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:   # an int beyond the float range
+        raise ValueError(
+            f"{name} must be within the float64 range, got an integer of "
+            f"{value.bit_length()} bits"
+        ) from None
 
 
 cdef bint _is_tanh(object approximate) except -1:
@@ -343,6 +352,15 @@ def leaky_relu(x, negative_slope=0.01, out=None):
     -------
     ndarray
         ``out`` if given, else a new array of x's shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        If x is not a float32/float64 array, negative_slope is not a real
+        number, or out has the wrong dtype.
+    ValueError
+        If negative_slope is an integer beyond the float64 range, or out has
+        the wrong shape or is read-only.
     """
     x = _as_float_array(x, "x")
     return _unary(_LEAKY_RELU, x, out, _as_slope(negative_slope, "negative_slope"))
