@@ -449,21 +449,30 @@ cdef tuple _prelu_layout(object x, object weight, object axis):
     """Check weight against x and axis; return (shared, axis) with axis >= 0."""
     cdef Py_ssize_t ndim = x.ndim
     cdef Py_ssize_t ax
-    if type(axis) is int:        # the common case, without the checks below
-        ax = axis
-    elif isinstance(axis, (bool, np.bool_)):
-        raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
-    else:
-        try:
-            ax = operator.index(axis)
-        except TypeError:
-            raise TypeError(f"axis must be an integer, got {type(axis).__name__}") from None
+    cdef bint beyond = False     # an integer too large for Py_ssize_t
+    try:
+        if type(axis) is int:        # the common case, without the checks below
+            ax = axis
+        elif isinstance(axis, (bool, np.bool_)):
+            raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
+        else:
+            try:
+                ax = operator.index(axis)
+            except TypeError:
+                raise TypeError(f"axis must be an integer, got {type(axis).__name__}") from None
+    except OverflowError:
+        beyond = True
     if weight.ndim != 1:
         raise ValueError(
             f"weight must be 1-D with shape (x.shape[axis],) or (1,), got shape {weight.shape}"
         )
     if weight.shape[0] == 1:
         return True, 0
+    if beyond:
+        raise ValueError(
+            f"axis is out of range for x with {ndim} dimension(s), got an integer of "
+            f"{operator.index(axis).bit_length()} bits"
+        )
     if not (-ndim <= ax < ndim):
         raise ValueError(
             f"axis {ax} is out of range for x with {ndim} dimension(s); a weight of "
