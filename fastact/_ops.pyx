@@ -117,10 +117,12 @@ cdef double _as_slope(object value, str name) except? -1.0:
 
 
 cdef bint _is_tanh(object approximate) except -1:
-    if approximate == "none":
-        return False
-    if approximate == "tanh":
-        return True
+    # only a str: an array's == is elementwise, and ["none"] would pass
+    if isinstance(approximate, str):
+        if approximate == "none":
+            return False
+        if approximate == "tanh":
+            return True
     raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
