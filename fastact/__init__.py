@@ -74,7 +74,8 @@ def set_num_threads(n):
     """
     if isinstance(n, bool) or not hasattr(n, "__index__"):
         raise TypeError(f"n must be an integer number of threads, got {type(n).__name__}")
-    _kernels.set_num_threads(n.__index__())
+    # a cap beyond any machine's threads means no cap; clamp it to a C int
+    _kernels.set_num_threads(min(n.__index__(), 2**31 - 1))
 
 
 def get_num_threads():
