@@ -450,7 +450,7 @@ def gelu_backward(grad_output, x, approximate="none", out=None):
 cdef tuple _prelu_layout(object x, object weight, object axis):
     """Check weight against x and axis; return (shared, axis) with axis >= 0."""
     cdef Py_ssize_t ndim = x.ndim
-    cdef Py_ssize_t ax
+    cdef Py_ssize_t ax = 0
     cdef bint beyond = False     # an integer too large for Py_ssize_t
     try:
         if type(axis) is int:        # the common case, without the checks below
