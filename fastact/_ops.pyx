@@ -134,6 +134,12 @@ cdef int _acquire(Py_buffer *view, object arr, int flags) except -1:
         PyObject_GetBuffer(arr, view, flags)
     except (BufferError, ValueError):  # NumPy raises ValueError for "not contiguous"
         return 0
+    if (<size_t>view.buf) & <size_t>(view.itemsize - 1):
+        # An unaligned array (a view at an odd byte offset): the C loops
+        # dereference float/double pointers, which must be aligned (UBSan
+        # flagged it; vector code may even fault), so it is copied instead.
+        PyBuffer_Release(view)
+        return 0
     return 1
 
 
@@ -197,7 +203,7 @@ cdef class _Call:
                 self._set_order(PyBUF_F_CONTIGUOUS)
             else:
                 self._set_order(PyBUF_C_CONTIGUOUS)
-                PyObject_GetBuffer(np.ascontiguousarray(x), &self.in_views[0],
+                PyObject_GetBuffer(np.array(x, order="C"), &self.in_views[0],
                                    PyBUF_C_CONTIGUOUS)
             self.n_in = 1
             self.result = np.empty(x.shape, dtype, order=self.order)
@@ -537,7 +543,7 @@ def prelu(x, weight, axis=1, out=None):
         call.input(x)
     outer, channels, inner = _channel_view(x.shape, ax, call.order)
     if not _acquire(&wview, weight, PyBUF_C_CONTIGUOUS):
-        weight = np.ascontiguousarray(weight)
+        weight = np.array(weight, order="C")     # a copy: contiguous and aligned
         PyObject_GetBuffer(weight, &wview, PyBUF_C_CONTIGUOUS)
     if not call.fresh_output and _intersects(&wview, &call.out_view):
         PyBuffer_Release(&wview)  # out would overwrite slopes still to be read
@@ -589,7 +595,8 @@ def prelu_backward(grad_output, x, weight, axis=1):
     else:
         outer, channels, inner = _channel_view(x.shape, ax, call.order)
     grad_weight = np.empty(weight.shape[0], np.float64)
-    PyObject_GetBuffer(np.ascontiguousarray(weight), &wview, PyBUF_C_CONTIGUOUS)
+    if not _acquire(&wview, weight, PyBUF_C_CONTIGUOUS):
+        PyObject_GetBuffer(np.array(weight, order="C"), &wview, PyBUF_C_CONTIGUOUS)
     PyObject_GetBuffer(grad_weight, &gwview, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
     try:
         with nogil:
