@@ -46,8 +46,12 @@ export PYTHONMALLOC=malloc
 "$python" -c "import fastact, sys; assert fastact.__file__.startswith('$work'), fastact.__file__; \
 assert fastact._kernels.build_info()['openmp']; print('== testing', fastact.__file__)"
 if [ $# -eq 0 ]; then
+    # The fork-during-a-kernel test can hang under ASan itself: GCC 12's
+    # runtime takes no fork handlers, so a child may wait on an allocator lock
+    # another thread held at the fork (docs/sanitizers.md).
     set -- tests/test_api.py tests/test_accuracy.py tests/test_threads.py tests/test_fork.py \
-        tests/test_memory.py tests/test_hostile.py
+        tests/test_memory.py tests/test_hostile.py \
+        --deselect tests/test_fork.py::test_fork_while_another_thread_is_inside_a_kernel
 fi
 status=0
 "$python" -m pytest -q -p no:cacheprovider "$@" || status=$?
