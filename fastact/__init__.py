@@ -61,7 +61,9 @@ def set_num_threads(n):
         A positive number of threads.  It caps fastact's OpenMP threads in
         every Python thread and sets OpenMP's default in the calling one.
         ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` also
-        lower the count; the smallest limit wins.
+        lower the count; the smallest limit wins.  In a process made by
+        ``fork()`` fastact stays on 1 thread (GNU OpenMP's threads do not
+        survive fork): n > 1 is then ignored with a ``RuntimeWarning``.
 
     Raises
     ------
@@ -72,7 +74,8 @@ def set_num_threads(n):
     """
     if isinstance(n, bool) or not hasattr(n, "__index__"):
         raise TypeError(f"n must be an integer number of threads, got {type(n).__name__}")
-    _kernels.set_num_threads(n.__index__())
+    # a cap beyond any machine's threads means no cap; clamp it to a C int
+    _kernels.set_num_threads(min(n.__index__(), 2**31 - 1))
 
 
 def get_num_threads():
@@ -81,7 +84,8 @@ def get_num_threads():
     Returns
     -------
     int
-        At least 1; 1 when fastact was built without OpenMP.
+        At least 1; 1 when fastact was built without OpenMP, and 1 in a
+        process made by ``fork()`` after fastact was imported.
     """
     return _kernels.get_num_threads()
 
@@ -97,14 +101,15 @@ def show_config(file=None):
     Returns
     -------
     dict
-        version, compiler, openmp, threads, simd_level (in use),
-        simd_detected (the CPU's best), simd_compiled and half_types (the
-        float16/bfloat16 conversions of the level in use).
+        version, compiler, openmp, threads, forked_child (True when this
+        process was forked after fastact's import, so runs serially),
+        simd_level (in use), simd_detected (the CPU's best), simd_compiled and
+        half_types (the float16/bfloat16 conversions of the level in use).
     """
     info = _config()
     lines = ["fastact " + info["version"]]
-    for key in ("compiler", "openmp", "threads", "simd_level", "simd_detected", "simd_compiled",
-                "half_types"):
+    for key in ("compiler", "openmp", "threads", "forked_child", "simd_level", "simd_detected",
+                "simd_compiled", "half_types"):
         value = info[key]
         if isinstance(value, (list, tuple)):
             value = ", ".join(value)
@@ -120,6 +125,7 @@ def _config():
         "compiler": build["compiler"],
         "openmp": build["openmp"],
         "threads": get_num_threads(),
+        "forked_child": _kernels.forked_child(),
         "simd_level": _kernels.simd_level(),
         "simd_detected": _kernels.detected_simd_level(),
         "simd_compiled": list(build["simd_levels_compiled"]),

@@ -142,11 +142,35 @@ cdef int _level = fa_detect_level()
 cdef const fa_table *_table = fa_table_for(_level)
 cdef int _thread_cap = 0   # 0: not set by set_num_threads, follow OpenMP
 
+# Fork safety.  GNU OpenMP's thread pool does not survive fork(): a child
+# that enters a parallel region after its parent ran one waits forever
+# (GCC bug 60035), and nothing outside libgomp can repair the pool.  So a
+# child handler marks every process forked after this module was loaded,
+# and such a process runs every kernel on one thread (no parallel region at
+# all).  That also covers a pool poisoned by another library sharing
+# libgomp, which fastact cannot see.  The check costs one load per call.
+cdef extern from "<pthread.h>" nogil:
+    int pthread_atfork(void (*prepare)() noexcept nogil, void (*parent)() noexcept nogil,
+                       void (*child)() noexcept nogil)
+
+cdef int _forked = 0
+
+
+cdef void _mark_forked_child() noexcept nogil:
+    global _forked
+    _forked = 1
+
+
+if pthread_atfork(NULL, NULL, _mark_forked_child) != 0:
+    raise ImportError("fastact: pthread_atfork failed; cannot make the kernels fork-safe")
+
 
 # ---------------------------------------------------------------- threads --
 
 cdef inline int _threads_for(fa_index n, fa_index grain) noexcept nogil:
     """How many threads a call on n elements should use."""
+    if _forked:
+        return 1
     cdef int nt = fa_omp_max_threads()
     if _thread_cap > 0 and _thread_cap < nt:
         nt = _thread_cap
@@ -159,12 +183,28 @@ cdef inline int _threads_for(fa_index n, fa_index grain) noexcept nogil:
     return nt if nt > 1 else 1
 
 
+_FORKED_WARNING = (
+    "fastact runs on 1 thread in a process made by fork(): GNU OpenMP's threads "
+    "do not survive fork, so asking for {n} would hang.  Start worker processes "
+    "with multiprocessing's 'spawn' or 'forkserver' method to use threads in them."
+)
+
+
 def set_num_threads(int n):
-    """Cap the number of OpenMP threads fastact uses (see fastact.set_num_threads)."""
+    """Cap the number of OpenMP threads fastact uses (see fastact.set_num_threads).
+
+    In a forked child a cap above 1 is recorded but not applied (the child
+    stays serial, see _mark_forked_child) and a RuntimeWarning says so.
+    """
     global _thread_cap
     if n < 1:
         raise ValueError(f"n must be a positive number of threads, got {n}")
     _thread_cap = n
+    if _forked:
+        if n > 1:
+            import warnings
+            warnings.warn(_FORKED_WARNING.format(n=n), RuntimeWarning, stacklevel=2)
+        return
     fa_omp_set_threads(n)
 
 
@@ -193,8 +233,15 @@ def planned_slices(fa_index n, str kind):
     return [(t * part, min((t + 1) * part, n)) for t in range(nt) if t * part < n]
 
 
+def forked_child():
+    """Whether this process was forked after fastact was loaded (kernels run serially)."""
+    return bool(_forked)
+
+
 def get_num_threads():
     """The number of threads a large call from this Python thread would use."""
+    if _forked:
+        return 1
     cdef int nt = fa_omp_max_threads()
     if _thread_cap > 0 and _thread_cap < nt:
         nt = _thread_cap
@@ -416,7 +463,13 @@ def copy(const floating[::1] src not None, floating[::1] dst not None):
     cdef int nt = _threads_for(n, GRAIN_CHEAP)
     cdef fa_index part, start, stop
     cdef int t
+    if dst.shape[0] != n:
+        raise ValueError(f"dst must have {n} elements like src, got {dst.shape[0]}")
     if n == 0:
+        return
+    if nt <= 1:     # no parallel region at all (see _mark_forked_child)
+        with nogil:
+            memcpy(&dst[0], &src[0], n * sizeof(floating))
         return
     part = _slice_length(n, nt)
     with nogil:
@@ -578,7 +631,7 @@ cdef int _prelu_backward_rows(const floating *g, const floating *x, const floati
     """Channels last: each block of whole rows sums into its own partial vector."""
     cdef fa_index rows_per_block = (REDUCE_BLOCK + channels - 1) // channels
     cdef fa_index blocks = (rows + rows_per_block - 1) // rows_per_block
-    cdef fa_index b, r, c, first, last
+    cdef fa_index b, r, c
     cdef double *partial
     if blocks == 1:
         for r in range(rows):
@@ -588,19 +641,33 @@ cdef int _prelu_backward_rows(const floating *g, const floating *x, const floati
     partial = <double *>calloc(blocks * channels, sizeof(double))
     if partial == NULL:
         return -1
-    for b in prange(blocks, num_threads=nt, schedule="static"):
-        first = b * rows_per_block
-        last = first + rows_per_block
-        if last > rows:
-            last = rows
-        for r in range(first, last):
-            _prelu_row_backward(g + r * channels, x + r * channels, w, gin + r * channels,
-                                partial + b * channels, channels)
+    if nt <= 1:     # no parallel region at all (see _mark_forked_child)
+        for b in range(blocks):
+            _prelu_rows_block_backward(g, x, w, gin, partial, b, rows_per_block, rows, channels)
+    else:
+        for b in prange(blocks, num_threads=nt, schedule="static"):
+            _prelu_rows_block_backward(g, x, w, gin, partial, b, rows_per_block, rows,
+                                       channels)
     for b in range(blocks):
         for c in range(channels):
             gw[c] += partial[b * channels + c]
     free(partial)
     return 0
+
+
+cdef inline void _prelu_rows_block_backward(const floating *g, const floating *x,
+                                            const floating *w, floating *gin, double *partial,
+                                            fa_index b, fa_index rows_per_block, fa_index rows,
+                                            fa_index channels) noexcept nogil:
+    """Block b of rows into its own partial vector."""
+    cdef fa_index r
+    cdef fa_index first = b * rows_per_block
+    cdef fa_index last = first + rows_per_block
+    if last > rows:
+        last = rows
+    for r in range(first, last):
+        _prelu_row_backward(g + r * channels, x + r * channels, w, gin + r * channels,
+                            partial + b * channels, channels)
 
 
 cdef inline void _prelu_row_backward(const floating *g, const floating *x, const floating *w,
@@ -617,23 +684,37 @@ cdef int _prelu_backward_runs(const floating *g, const floating *x, const floati
     """Runs of one slope: each fixed-size piece of a run sums into one partial."""
     cdef fa_index pieces_per_run = (inner + REDUCE_BLOCK - 1) // REDUCE_BLOCK
     cdef fa_index items = runs * pieces_per_run
-    cdef fa_index item, r, start, stop
+    cdef fa_index item
     cdef double *partial = <double *>malloc(items * sizeof(double))
     if partial == NULL:
         return -1
-    for item in prange(items, num_threads=nt, schedule="static"):
-        r = item // pieces_per_run
-        start = (item % pieces_per_run) * REDUCE_BLOCK
-        stop = start + REDUCE_BLOCK
-        if stop > inner:
-            stop = inner
-        partial[item] = _prelu_piece_backward(g + r * inner + start, x + r * inner + start,
-                                              <double>w[r % channels],
-                                              gin + r * inner + start, stop - start)
+    if nt <= 1:     # no parallel region at all (see _mark_forked_child)
+        for item in range(items):
+            partial[item] = _prelu_item_backward(g, x, w, gin, item, pieces_per_run, channels,
+                                                 inner)
+    else:
+        for item in prange(items, num_threads=nt, schedule="static"):
+            partial[item] = _prelu_item_backward(g, x, w, gin, item, pieces_per_run,
+                                                 channels, inner)
     for item in range(items):
         gw[(item // pieces_per_run) % channels] += partial[item]
     free(partial)
     return 0
+
+
+cdef inline double _prelu_item_backward(const floating *g, const floating *x,
+                                        const floating *w, floating *gin, fa_index item,
+                                        fa_index pieces_per_run, fa_index channels,
+                                        fa_index inner) noexcept nogil:
+    """Piece `item` of the runs: its sum of g * x where x <= 0 (grad_input written)."""
+    cdef fa_index r = item // pieces_per_run
+    cdef fa_index start = (item % pieces_per_run) * REDUCE_BLOCK
+    cdef fa_index stop = start + REDUCE_BLOCK
+    if stop > inner:
+        stop = inner
+    return _prelu_piece_backward(g + r * inner + start, x + r * inner + start,
+                                 <double>w[r % channels], gin + r * inner + start,
+                                 stop - start)
 
 
 cdef inline double _prelu_piece_backward(const floating *g, const floating *x, double slope,

@@ -18,6 +18,9 @@ Rules enforced here, documented in the public docstrings:
   converts silently between float precisions.  Python scalars and sequences
   are converted to x's dtype.
 * out must be an ndarray of x's shape and dtype, writable; it may be x.
+* Slopes are real numbers (TypeError otherwise; ValueError for an integer
+  beyond the float64 range); axis an integer (TypeError), in range
+  (ValueError); approximate the string "none" or "tanh" (ValueError).
 * Inputs are never modified unless they are out.  If out overlaps an input
   without being that very array, the input is copied first.
 * A dask array among the array arguments makes the call lazy: it is handed
@@ -160,14 +163,22 @@ cdef double _as_slope(object value, str name) except? -1.0:
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:   # an int beyond the float range
+        raise ValueError(
+            f"{name} must be within the float64 range, got an integer of "
+            f"{value.bit_length()} bits"
+        ) from None
 
 
 cdef bint _is_tanh(object approximate) except -1:
-    if approximate == "none":
-        return False
-    if approximate == "tanh":
-        return True
+    # only a str: an array's == is elementwise, and ["none"] would pass
+    if isinstance(approximate, str):
+        if approximate == "none":
+            return False
+        if approximate == "tanh":
+            return True
     raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
@@ -178,6 +189,12 @@ cdef int _acquire(Py_buffer *view, object arr, int flags) except -1:
     try:
         PyObject_GetBuffer(arr, view, flags)
     except (BufferError, ValueError):  # NumPy raises ValueError for "not contiguous"
+        return 0
+    if (<size_t>view.buf) & <size_t>(view.itemsize - 1):
+        # An unaligned array (a view at an odd byte offset): the C loops
+        # dereference float/double pointers, which must be aligned (UBSan
+        # flagged it; vector code may even fault), so it is copied instead.
+        PyBuffer_Release(view)
         return 0
     return 1
 
@@ -242,7 +259,7 @@ cdef class _Call:
                 self._set_order(PyBUF_F_CONTIGUOUS)
             else:
                 self._set_order(PyBUF_C_CONTIGUOUS)
-                PyObject_GetBuffer(np.ascontiguousarray(x), &self.in_views[0],
+                PyObject_GetBuffer(np.array(x, order="C"), &self.in_views[0],
                                    PyBUF_C_CONTIGUOUS)
             self.n_in = 1
             self.result = np.empty(x.shape, dtype, order=self.order)
@@ -440,6 +457,15 @@ def leaky_relu(x, negative_slope=0.01, out=None):
     -------
     ndarray
         ``out`` if given, else a new array of x's shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        If x is not a float32/float64 array, negative_slope is not a real
+        number, or out has the wrong dtype.
+    ValueError
+        If negative_slope is an integer beyond the float64 range, or out has
+        the wrong shape or is read-only.
     """
     if _dask_args(x, x, x): return _lazy("leaky_relu", x, negative_slope, out=out)
     x = _as_float_array(x, "x")
@@ -531,22 +557,31 @@ def gelu_backward(grad_output, x, approximate="none", out=None):
 cdef tuple _prelu_layout(object x, object weight, object axis):
     """Check weight against x and axis; return (shared, axis) with axis >= 0."""
     cdef Py_ssize_t ndim = x.ndim
-    cdef Py_ssize_t ax
-    if type(axis) is int:        # the common case, without the checks below
-        ax = axis
-    elif isinstance(axis, (bool, np.bool_)):
-        raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
-    else:
-        try:
-            ax = operator.index(axis)
-        except TypeError:
-            raise TypeError(f"axis must be an integer, got {type(axis).__name__}") from None
+    cdef Py_ssize_t ax = 0
+    cdef bint beyond = False     # an integer too large for Py_ssize_t
+    try:
+        if type(axis) is int:        # the common case, without the checks below
+            ax = axis
+        elif isinstance(axis, (bool, np.bool_)):
+            raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
+        else:
+            try:
+                ax = operator.index(axis)
+            except TypeError:
+                raise TypeError(f"axis must be an integer, got {type(axis).__name__}") from None
+    except OverflowError:
+        beyond = True
     if weight.ndim != 1:
         raise ValueError(
             f"weight must be 1-D with shape (x.shape[axis],) or (1,), got shape {weight.shape}"
         )
     if weight.shape[0] == 1:
         return True, 0
+    if beyond:
+        raise ValueError(
+            f"axis is out of range for x with {ndim} dimension(s), got an integer of "
+            f"{operator.index(axis).bit_length()} bits"
+        )
     if not (-ndim <= ax < ndim):
         raise ValueError(
             f"axis {ax} is out of range for x with {ndim} dimension(s); a weight of "
@@ -618,7 +653,7 @@ def prelu(x, weight, axis=1, out=None):
         call.input(x)
     outer, channels, inner = _channel_view(x.shape, ax, call.order)
     if not _acquire(&wview, weight, PyBUF_C_CONTIGUOUS):
-        weight = np.ascontiguousarray(weight)
+        weight = np.array(weight, order="C")     # a copy: contiguous and aligned
         PyObject_GetBuffer(weight, &wview, PyBUF_C_CONTIGUOUS)
     if not call.fresh_output and _intersects(&wview, &call.out_view):
         PyBuffer_Release(&wview)  # out would overwrite slopes still to be read
@@ -686,7 +721,8 @@ def prelu_backward(grad_output, x, weight, axis=1):
     else:
         outer, channels, inner = _channel_view(x.shape, ax, call.order)
     grad_weight = np.empty(weight.shape[0], np.float64)
-    PyObject_GetBuffer(np.ascontiguousarray(weight), &wview, PyBUF_C_CONTIGUOUS)
+    if not _acquire(&wview, weight, PyBUF_C_CONTIGUOUS):
+        PyObject_GetBuffer(np.array(weight, order="C"), &wview, PyBUF_C_CONTIGUOUS)
     PyObject_GetBuffer(grad_weight, &gwview, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
     try:
         with nogil:

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -134,3 +135,110 @@ def test_streamed_large_outputs_equal_small_calls(simd_level, dtype):
     expected = np.concatenate([fa.leaky_relu_backward(g[i:i + piece], x[i:i + piece], 0.1)
                                for i in pieces])
     assert np.array_equal(fa.leaky_relu_backward(g, x, 0.1), expected)
+
+
+def _every_kernel(x, g, x2, g2, w, x3, g3, w3):
+    """Every public kernel and variant once, on one thread's own arrays."""
+    shared = np.array([0.3], x.dtype)
+    out = np.empty_like(x)
+    return [
+        fa.relu(x), fa.relu_backward(g, x),
+        fa.leaky_relu(x, 0.02), fa.leaky_relu_backward(g, x, 0.02),
+        fa.gelu(x), fa.gelu_backward(g, x),
+        fa.gelu(x, "tanh"), fa.gelu_backward(g, x, "tanh"),
+        fa.prelu(x2, w), *fa.prelu_backward(g2, x2, w),
+        fa.prelu(x3, w3), *fa.prelu_backward(g3, x3, w3),
+        fa.prelu(x, shared), *fa.prelu_backward(g, x, shared),
+        fa.gelu(x2[:, ::3]), fa.relu_backward(g2.T, x2.T),
+        fa.gelu(x, out=out).copy(),
+    ]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sixteen_python_threads_every_kernel(threads):
+    """16 Python threads run every kernel at once on their own arrays: the
+    results equal the sequential ones bit for bit (kernels keep no shared
+    state; with 2 OpenMP threads each call also runs its own parallel region)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fa.set_num_threads(threads)
+    workers = 16
+
+    def arrays(i):
+        rng = np.random.default_rng(1000 + i)
+        dtype = (np.float32, np.float64)[i % 2]
+        n = (1 << 17) + 512 * i         # threaded at 2 threads, each its own size
+        x = rng.standard_normal(n).astype(dtype)
+        g = rng.standard_normal(n).astype(dtype)
+        x2, g2 = x.reshape(-1, 64), g.reshape(-1, 64)
+        w = rng.uniform(-1, 1, 64).astype(dtype)
+        x3, g3 = x.reshape(-1, 8, 64), g.reshape(-1, 8, 64)
+        return x, g, x2, g2, w, x3, g3, w[:8].copy()
+
+    inputs = [arrays(i) for i in range(workers)]
+    sequential = [_every_kernel(*a) for a in inputs]
+    start = threading.Barrier(workers)
+
+    def work(i):
+        start.wait()                    # all 16 enter the kernels together
+        return [_every_kernel(*inputs[i]) for _ in range(3)]
+
+    with ThreadPoolExecutor(workers) as pool:
+        concurrent = list(pool.map(work, range(workers)))
+    for i, repeats in enumerate(concurrent):
+        for results in repeats:
+            assert len(results) == len(sequential[i])
+            for k, (a, b) in enumerate(zip(sequential[i], results)):
+                assert a.dtype == b.dtype and a.shape == b.shape
+                assert a.tobytes() == b.tobytes(), f"thread {i}, result {k} differs"
+
+
+_PUBLIC_CALLS = {
+    "relu": lambda x, g, out: fa.relu(x, out=out),
+    "relu_backward": lambda x, g, out: fa.relu_backward(g, x, out=out),
+    "leaky_relu": lambda x, g, out: fa.leaky_relu(x, 0.1, out=out),
+    "leaky_relu_backward": lambda x, g, out: fa.leaky_relu_backward(g, x, 0.1, out=out),
+    "prelu": lambda x, g, out: fa.prelu(x, np.array([0.1]), out=out),
+    "prelu_backward": lambda x, g, out: fa.prelu_backward(g, x, np.array([0.1])),
+    "gelu": lambda x, g, out: fa.gelu(x, out=out),
+    "gelu_backward": lambda x, g, out: fa.gelu_backward(g, x, out=out),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_PUBLIC_CALLS))
+def test_kernel_releases_the_gil(name):
+    """Proof without timing: with a switch interval of 100 s a thread holding
+    the GIL is never made to give it up, so another Python thread can only
+    advance its counter during the call if the kernel released the GIL."""
+    call = _PUBLIC_CALLS[name]
+    fa.set_num_threads(1)
+    x = np.random.default_rng(3).standard_normal(1 << 22)
+    g = np.ones_like(x)
+    out = np.empty_like(x)
+    counter = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            counter[0] += 1
+            time.sleep(0)   # gives the GIL back, so the main thread can go on
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    thread = threading.Thread(target=count)
+    thread.start()
+    advanced = False
+    try:
+        while counter[0] == 0:
+            time.sleep(0)
+        for _ in range(50):     # one observation proves it; the OS may starve it
+            before = counter[0]
+            call(x, g, out)
+            if counter[0] != before:
+                advanced = True
+                break
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(previous)
+    assert advanced, f"{name} never let another Python thread run during the call"
