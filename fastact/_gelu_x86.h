@@ -952,6 +952,11 @@ GX_TGT gx_vf GX_N(gx_step)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form, int 
         r = VSEL(hi, deriv ? V1(1.0f) : x, r);
         r = VSEL(lo, V1(-0.0f), r);
         gx_m mid = MANDN(MOR(hi, lo), far);
+        /* A queued lane's provisional gelu' is 1, so the near pass stores g
+         * itself there and gx_far_flush multiplies that stored g: out may be
+         * g (in place), overwritten before the flush reads it. */
+        if (deriv)
+            r = VSEL(mid, V1(1.0f), r);
         int bits = GX_N(gx_mask_bits)(mid);
         q->nf += GX_N(gx_pack)(mid, x, q->fb + q->nf);
         q->vo[q->nv] = off;
@@ -962,10 +967,10 @@ GX_TGT gx_vf GX_N(gx_step)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form, int 
 }
 
 /* The exp path on the queued elements of a block (in place), then each queued
- * vector of out (len elements from out, g for the backward) takes its far
- * lanes' results (times g, as in the near pass). */
+ * vector of out (len elements from out) takes its far lanes' results; for the
+ * backward, out holds g in those lanes (see gx_step) and takes g times them. */
 GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv, GX_N(gx_queue) *q,
-                               const float *g, float *out, int len)
+                               float *out, int len)
 {
     GX_STOREU(q->fb + q->nf, V1(8.0f));                       /* harmless filler lanes */
     for (int j = 0; j < q->nf; j += GX_W) {
@@ -984,7 +989,7 @@ GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv
             gx_vf old = GX_LOADU(out + o);
             if (deriv) {
                 gx_vf d = GX_N(gx_unpack)(m, src, old);
-                GX_STOREU(out + o, VSEL(GX_N(gx_bits_mask)(m), VMUL(GX_LOADU(g + o), d), old));
+                GX_STOREU(out + o, VSEL(GX_N(gx_bits_mask)(m), VMUL(old, d), old));
             } else {
                 GX_STOREU(out + o, GX_N(gx_unpack)(m, src, old));
             }
@@ -993,7 +998,7 @@ GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv
             gx_vf old = GX_LOADM(out + o, tm);
             if (deriv) {
                 gx_vf d = GX_N(gx_unpack)(m, src, old);
-                GX_STOREM(out + o, tm, VSEL(GX_N(gx_bits_mask)(m), VMUL(GX_LOADM(g + o, tm), d), old));
+                GX_STOREM(out + o, tm, VSEL(GX_N(gx_bits_mask)(m), VMUL(old, d), old));
             } else {
                 GX_STOREM(out + o, tm, GX_N(gx_unpack)(m, src, old));
             }
@@ -1005,7 +1010,7 @@ GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv
  * Blocks of FA_GX_BLOCK elements: the near pass over the block, then the
  * queued far elements.  Each element's result depends on its value alone. */
 #define GX_STEP(v, br) GX_N(gx_step)(&N, v, TANHF, DERIV, (int)(i - b), &q, br)
-#define GX_BLOCK_LOOP(name, tanh_form, deriv, args, G, LOADG, LOADGM, MULG)                 \
+#define GX_BLOCK_LOOP(name, tanh_form, deriv, args, LOADG, LOADGM, MULG)                    \
     GX_LOOPTGT void GX_N(name) args                                                          \
     {                                                                                        \
         enum { TANHF = tanh_form, DERIV = deriv };                                           \
@@ -1040,7 +1045,7 @@ GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv
                 GX_STOREM(out + i, m, MULG(GX_STEP(v, 0)));                                  \
             }                                                                                \
             if (q.nf)                                                                        \
-                GX_N(gx_far_flush)(&T, tanh_form, deriv, &q, G, out + b, (int)(e - b));      \
+                GX_N(gx_far_flush)(&T, tanh_form, deriv, &q, out + b, (int)(e - b));         \
             /* rare far vectors: the branch predicts well; common: go branch-free */         \
             branchy = q.nv * 16 * GX_W <= (int)(e - b);                                      \
         }                                                                                    \
@@ -1054,10 +1059,10 @@ GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv
 #define GX_UARGS (const float *x, float *out, fa_index n, double param)
 #define GX_BARGS (const float *g, const float *x, float *out, fa_index n, double param)
 
-GX_BLOCK_LOOP(fa_gelu_f32, 0, 0, GX_UARGS, NULL, GX_NOG, GX_NOG, GX_ID)
-GX_BLOCK_LOOP(fa_gelu_tanh_f32, 1, 0, GX_UARGS, NULL, GX_NOG, GX_NOG, GX_ID)
-GX_BLOCK_LOOP(fa_gelu_backward_f32, 0, 1, GX_BARGS, g + b, GX_LOADG, GX_LOADGM, GX_MULG)
-GX_BLOCK_LOOP(fa_gelu_tanh_backward_f32, 1, 1, GX_BARGS, g + b, GX_LOADG, GX_LOADGM, GX_MULG)
+GX_BLOCK_LOOP(fa_gelu_f32, 0, 0, GX_UARGS, GX_NOG, GX_NOG, GX_ID)
+GX_BLOCK_LOOP(fa_gelu_tanh_f32, 1, 0, GX_UARGS, GX_NOG, GX_NOG, GX_ID)
+GX_BLOCK_LOOP(fa_gelu_backward_f32, 0, 1, GX_BARGS, GX_LOADG, GX_LOADGM, GX_MULG)
+GX_BLOCK_LOOP(fa_gelu_tanh_backward_f32, 1, 1, GX_BARGS, GX_LOADG, GX_LOADGM, GX_MULG)
 
 #undef GX_STEP
 #undef GX_BLOCK_LOOP
