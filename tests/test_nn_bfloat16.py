@@ -171,3 +171,27 @@ def test_bad_dtypes_are_clear_errors():
         make_activation("relu", 3, np.float64, storage_dtype=BF16)
     with pytest.raises(TypeError, match="storage_dtype must be bfloat16"):
         make_activation("relu", 3, np.float32, storage_dtype=np.float16)
+
+
+def test_cli_train_bfloat16_saves_a_bfloat16_model(tmp_path, capsys):
+    from fastact import datasets
+    from fastact.cli import main
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data" / "fashion-mnist"
+    root.mkdir(parents=True)
+    files = datasets.get_spec("fashion-mnist").files
+    for role, n in [("train", 200), ("test", 50)]:
+        y = rng.integers(0, 10, size=n).astype(np.uint8)
+        x = (y[:, None] * 25 + rng.integers(0, 30, size=(n, 64))).astype(np.uint8)
+        datasets.write_idx(root / files[role + "_images"], x.reshape(n, 8, 8))
+        datasets.write_idx(root / files[role + "_labels"], y)
+    out = tmp_path / "m.npz"
+    rc = main(["train", "--data-dir", str(tmp_path / "data"), "--no-download", "--epochs", "2",
+               "--hidden", "16", "--dtype", "bfloat16", "--seed", "1", "--threads", "1",
+               "--no-progress", "--save", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "test accuracy" in captured.out
+    model = MLP.load(out)
+    assert model.activation_dtype == BF16 and model.dtype == np.float32
