@@ -195,3 +195,24 @@ def test_cli_train_bfloat16_saves_a_bfloat16_model(tmp_path, capsys):
     assert "test accuracy" in captured.out
     model = MLP.load(out)
     assert model.activation_dtype == BF16 and model.dtype == np.float32
+
+
+def test_subnormal_flush_keeps_every_other_bfloat16_value():
+    """GELU's flush: over all 65,536 bfloat16 values, only subnormals change, to ±0."""
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    a = bits.copy().view(BF16)
+    layers._flush_subnormals_16(a)
+    wide = bits.view(BF16).astype(np.float32)
+    sub = (wide != 0) & (np.abs(wide) < np.finfo(np.float32).tiny)
+    assert np.count_nonzero(sub) == 2 * 127
+    got = a.view(np.uint16)
+    np.testing.assert_array_equal(got[sub], bits[sub] & 0x8000)
+    np.testing.assert_array_equal(got[~sub], bits[~sub])
+
+
+def test_bfloat16_without_ml_dtypes_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # import fails
+    with pytest.raises(ImportError, match=r"needs ml_dtypes: pip install 'fastact\[half\]'"):
+        MLP((4, 3, 2), dtype="bfloat16")
