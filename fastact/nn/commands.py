@@ -135,8 +135,9 @@ def _add_common(parser):
                      help="learning rate (default: %(default)s)")
     net.add_argument("--momentum", type=_nonnegative_float, default=0.0,
                      help="SGD momentum (default: %(default)s)")
-    net.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                     help="default: %(default)s")
+    net.add_argument("--dtype", choices=("float32", "float64", "bfloat16"), default="float32",
+                     help="bfloat16: activations stored in bfloat16, weights and optimiser "
+                          "in float32 (needs ml_dtypes) (default: %(default)s)")
     net.add_argument("--threads", type=_positive, default=None,
                      help="threads for fastact's kernels and BLAS (default: unchanged)")
     parser.add_argument("--no-progress", action="store_true",
@@ -251,7 +252,8 @@ def _load_data(args):
     except (datasets.IDXError, datasets.DatasetError, FileNotFoundError, OSError,
             ValueError, EOFError) as exc:
         raise CommandError(str(exc)) from None
-    dtype = np.dtype(args.dtype)
+    # A bfloat16 model takes float32 inputs (only its activations are 16-bit).
+    dtype = np.dtype(np.float32 if args.dtype == "bfloat16" else args.dtype)
     return (datasets.to_float(data.x_train, dtype), data.y_train,
             datasets.to_float(data.x_test, dtype), data.y_test)
 

@@ -13,8 +13,10 @@ computed in one pass.  The piecewise-linear activations do this in the
 compiled helper :mod:`fastact.nn._fused`; GELU uses fastact's kernels.
 
 Shapes: inputs are ``(batch, features)``, C-contiguous, of the layer's
-dtype.  ``Dense.weight`` has shape ``(in_features, out_features)`` so that
-the forward pass is ``x @ weight + bias`` (the transpose of PyTorch's
+dtype (a dense layer also takes the bfloat16 output of a mixed-precision
+activation, see :func:`make_activation`'s ``storage_dtype``).
+``Dense.weight`` has shape ``(in_features, out_features)`` so that the
+forward pass is ``x @ weight + bias`` (the transpose of PyTorch's
 ``Linear.weight``).
 """
 
@@ -161,6 +163,18 @@ class Dense(Layer):
     def config(self):
         return {"in_features": self.in_features, "out_features": self.out_features}
 
+    def _widened(self, x):
+        """x in the layer dtype: x itself, or a scratch float copy of a bfloat16 x.
+
+        NumPy has no bfloat16 matrix product, so a mixed-precision input is
+        widened (exactly) for each product; only the bfloat16 array is kept.
+        """
+        if x.dtype == self.dtype:
+            return x
+        wide = self._buf.get("x_wide", x.shape[0], x.shape[1])
+        np.copyto(wide, x, casting="unsafe")
+        return wide
+
     def forward(self, x, act=None):
         """``x @ weight + bias``, then ``act`` (an Activation) if given.
 
@@ -170,7 +184,7 @@ class Dense(Layer):
         n = x.shape[0]
         self._x = x
         self._act = act
-        z = np.matmul(x, self.weight, out=self._buf.get("z", n, self.out_features))
+        z = np.matmul(self._widened(x), self.weight, out=self._buf.get("z", n, self.out_features))
         if act is None:
             if fused_available():
                 _fused.bias_add(z, self.bias)
@@ -195,7 +209,7 @@ class Dense(Layer):
                 np.sum(dz, axis=0, out=self.grad_bias)
         else:
             dz = act.backward_biased(grad, self.grad_bias)
-        np.matmul(self._x.T, dz, out=self.grad_weight)
+        np.matmul(self._widened(self._x).T, dz, out=self.grad_weight)
         if not self.input_grad:
             return None
         return np.matmul(dz, self.weight.T, out=self._buf.get("dx", dz.shape[0], self.in_features))
@@ -212,6 +226,9 @@ class Activation(Layer):
     name = None
     _kind = None  # code of the compiled fused loop, or None
     _flush = False  # zero subnormal outputs/gradients in the fused path
+    #: None, or the 16-bit dtype (bfloat16) in which the pre-activation and
+    #: the output are stored for the backward pass (set by make_activation).
+    storage_dtype = None
 
     def forward(self, x):
         raise NotImplementedError  # pragma: no cover
@@ -227,6 +244,8 @@ class Activation(Layer):
 
     def forward_biased(self, z, bias):
         """Add ``bias`` to ``z`` in place (z is kept) and apply the activation."""
+        if self.storage_dtype is not None:
+            return self._forward_stored(z, bias)
         if self._kind is not None and fused_available():
             self._x = z
             out = self._buf.get("out", z.shape[0], z.shape[1])
@@ -245,6 +264,8 @@ class Activation(Layer):
 
     def backward_biased(self, grad, grad_bias):
         """Gradient w.r.t. the pre-activation (returned); bias gradient into grad_bias."""
+        if self.storage_dtype is not None:
+            return self._backward_stored(grad, grad_bias)
         if self._kind is not None and fused_available():
             z = self._x
             dz = self._buf.get("dx", z.shape[0], z.shape[1])
@@ -260,20 +281,76 @@ class Activation(Layer):
             np.sum(dz, axis=0, out=grad_bias)
         return dz
 
+    # Mixed precision (storage_dtype bfloat16): the bias is added in the
+    # layer dtype, the sum rounded once to bfloat16 and kept; the activation
+    # and its gradient run in fastact's bfloat16 kernels (float32 arithmetic,
+    # one rounding per result); the incoming gradient is rounded to bfloat16
+    # for the kernel, and the pre-activation gradient widened back for the
+    # bias gradient and the matrix products.  The fused loops are float-only.
+
+    def _forward_stored(self, z, bias):
+        np.add(z, bias, out=z)
+        zs = self._store.get("z", z.shape[0], z.shape[1])
+        np.copyto(zs, z, casting="unsafe")  # round to nearest even
+        out = self.forward(zs)
+        if self._flush:
+            _flush_subnormals_16(out)
+        return out
+
+    def _backward_stored(self, grad, grad_bias):
+        gs = self._store.get("grad", grad.shape[0], grad.shape[1])
+        np.copyto(gs, grad, casting="unsafe")
+        dzs = self.backward(gs)
+        if self._flush:
+            _flush_subnormals_16(dzs)
+        dz = self._buf.get("dx", grad.shape[0], grad.shape[1])
+        np.copyto(dz, dzs, casting="unsafe")  # exact
+        np.sum(dz, axis=0, out=grad_bias)
+        return dz
+
     def _slope(self):
         return 0.0
 
+    def _scratch(self, dtype):
+        return self._buf if dtype == self.dtype else self._store
+
     def _out(self, x):
         self._x = x
-        return self._buf.get("out", x.shape[0], x.shape[1])
+        return self._scratch(x.dtype).get("out", x.shape[0], x.shape[1])
 
     def _dx(self, grad):
-        return self._buf.get("dx", grad.shape[0], grad.shape[1])
+        return self._scratch(grad.dtype).get("dx", grad.shape[0], grad.shape[1])
+
+    def set_storage_dtype(self, dtype):
+        """Store activations in ``dtype`` (bfloat16) for a float32 layer; None: the layer dtype.
+
+        Parameters and gradients stay in the layer dtype (mixed precision).
+        """
+        if dtype is None:
+            self.storage_dtype = None
+            return
+        dtype = np.dtype(dtype)
+        if dtype.name != "bfloat16" or self.dtype != np.float32:
+            raise TypeError(
+                f"storage_dtype must be bfloat16 on a float32 layer, got {dtype} on {self.dtype}")
+        self.storage_dtype = dtype
+        self._store = _Buffers(dtype)
 
     def __init__(self, dtype=np.float32):
         super().__init__(dtype)
         self._x = None
         self._no_weight = np.zeros(1, dtype=self.dtype)
+
+
+def _flush_subnormals_16(a):
+    """Zero (keeping the sign) the subnormal values of a bfloat16 array in place.
+
+    bfloat16 has float32's exponent range, so its subnormals widen to float32
+    subnormals, which slow the following matrix products down (see GELU).
+    """
+    bits = a.view(np.uint16)
+    sub = (bits & 0x7F80) == 0
+    bits[sub] &= 0x8000
 
 
 class ReLU(Activation):
@@ -349,11 +426,17 @@ class PReLU(Activation):
     def _fused_grad_weight(self):
         return self.grad_weight
 
+    def _weight_as(self, dtype):
+        # A mixed-precision layer runs the bfloat16 kernel with the float32
+        # slopes rounded to bfloat16; the float32 slopes stay the parameter.
+        return self.weight if dtype == self.dtype else self.weight.astype(dtype)
+
     def forward(self, x):
-        return fa.prelu(x, self.weight, axis=1, out=self._out(x))
+        return fa.prelu(x, self._weight_as(x.dtype), axis=1, out=self._out(x))
 
     def backward(self, grad):
-        grad_input, grad_weight = fa.prelu_backward(grad, self._x, self.weight, axis=1)
+        grad_input, grad_weight = fa.prelu_backward(
+            grad, self._x, self._weight_as(self._x.dtype), axis=1)
         self.grad_weight[...] = np.reshape(grad_weight, self.grad_weight.shape)
         dx = self._dx(grad)
         dx[...] = grad_input
@@ -387,12 +470,20 @@ class GELU(Activation):
 
 
 def make_activation(name, width, dtype=np.float32, *, negative_slope=0.01,
-                    prelu_init=0.25, shared_prelu=False):
+                    prelu_init=0.25, shared_prelu=False, storage_dtype=None):
     """Build an activation layer by name (one of :data:`ACTIVATIONS`).
 
     ``"gelu"`` is the exact GELU, ``"gelu_tanh"`` the tanh approximation.
     ``width`` is the number of units (used by PReLU's per-unit slopes).
+    ``storage_dtype`` (bfloat16, with ``dtype`` float32) keeps the layer's
+    pre-activation and output in bfloat16 (mixed precision).
     """
+    act = _make_activation(name, width, dtype, negative_slope, prelu_init, shared_prelu)
+    act.set_storage_dtype(storage_dtype)
+    return act
+
+
+def _make_activation(name, width, dtype, negative_slope, prelu_init, shared_prelu):
     key = str(name).strip().lower().replace("-", "_")
     if key == "relu":
         return ReLU(dtype=dtype)

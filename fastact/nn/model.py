@@ -48,6 +48,30 @@ def shuffle_rng(seed):
     return np.random.default_rng([int(seed), 0x5EED])
 
 
+def _resolve_dtype(dtype):
+    """(parameter dtype, activation storage dtype) for MLP's ``dtype`` argument."""
+    if isinstance(dtype, str) and dtype.strip().lower() == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise ImportError(
+                "dtype='bfloat16' needs ml_dtypes: pip install 'fastact[half]'") from None
+        dtype = ml_dtypes.bfloat16
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64 (or bfloat16: mixed "
+                        f"precision), got {dtype!r}") from None
+    if dt.name == "bfloat16":
+        # Mixed precision: weights, gradients, optimiser state and matrix
+        # products in float32, activations stored in bfloat16.
+        return np.dtype(np.float32), dt
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64 (or bfloat16: mixed "
+                        f"precision), got {dt}")
+    return dt, dt
+
+
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
@@ -72,7 +96,13 @@ class MLP:
         Leaky ReLU's slope (PyTorch's default 0.01).
     prelu_init : float
         PReLU's initial per-unit slope (PyTorch's default 0.25).
-    dtype : float32 (default) or float64
+    dtype : float32 (default), float64 or "bfloat16"
+        ``"bfloat16"`` (or ``ml_dtypes.bfloat16``; needs the ``half``
+        extra) is mixed precision: the hidden layers' pre-activations and
+        activations are stored in bfloat16 and go through fastact's bfloat16
+        kernels, while weights, gradients, optimiser state and the matrix
+        products stay float32 (``model.dtype`` is then float32 and
+        ``model.activation_dtype`` bfloat16).
     seed : int, optional
         Seeds the initial weights (and, unless ``fit`` gets its own, the
         batch order).  The same seed gives the same model and training run.
@@ -93,9 +123,8 @@ class MLP:
         sizes = tuple(_positive_int(s, "every layer size") for s in sizes)
         if sizes[-1] < 2:
             raise ValueError(f"the output layer needs at least 2 classes, got {sizes[-1]}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.dtype, self.activation_dtype = _resolve_dtype(dtype)
+        storage = None if self.activation_dtype == self.dtype else self.activation_dtype
         if seed is not None:
             seed = int(seed)
             if seed < 0:
@@ -114,7 +143,8 @@ class MLP:
             act = None
             if i < len(sizes) - 2:
                 act = make_activation(activation, sizes[i + 1], self.dtype,
-                                      negative_slope=negative_slope, prelu_init=prelu_init)
+                                      negative_slope=negative_slope, prelu_init=prelu_init,
+                                      storage_dtype=storage)
                 self.layers.append(act)
             self._steps.append((dense, act))
         self.loss_fn = SoftmaxCrossEntropy(self.dtype)
@@ -516,7 +546,7 @@ class MLP:
             "activation": self.activation,
             "negative_slope": self.negative_slope,
             "prelu_init": self.prelu_init,
-            "dtype": self.dtype.name,
+            "dtype": self.activation_dtype.name,  # "bfloat16" for mixed precision
             "seed": self.seed,
         }
 
@@ -583,7 +613,7 @@ class MLP:
 
     def __repr__(self):
         return (f"MLP(sizes={self.sizes}, activation={self.activation!r}, "
-                f"dtype={self.dtype.name}, seed={self.seed})")
+                f"dtype={self.activation_dtype.name}, seed={self.seed})")
 
 
 class _Loop:
