@@ -210,17 +210,7 @@ class MLP:
             )
         if X.shape[0] == 0:
             raise ValueError(f"{name} holds no samples")
-        with np.errstate(over="ignore", invalid="ignore"):
-            X = np.ascontiguousarray(X, dtype=self.dtype)
-        finite = np.isfinite(X)
-        if not finite.all():
-            row, col = np.argwhere(~finite)[0]
-            count = int(finite.size - np.count_nonzero(finite))
-            raise ValueError(
-                f"{name} contains {count} NaN or infinite value(s) (first at sample {row}, "
-                f"feature {col}) or values too large for {self.dtype}"
-            )
-        return X
+        return _batches._block_x(X, self.dtype, 0, name)
 
     def _check_y(self, y, n, name="y"):
         if _batches.is_dask(y):
