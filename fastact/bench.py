@@ -23,6 +23,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -391,6 +393,87 @@ def _cpu_model():
     return platform.processor()
 
 
+# ------------------------------------------------------------- SIMD level --
+
+# PyTorch's name for each fastact level.  ATEN_CPU_CAPABILITY alone does not
+# reach PyTorch's exact GELU on float32/bfloat16: that runs oneDNN, whose JIT
+# picks its own ISA (AVX-512 on an AVX-512 machine even under
+# ATEN_CPU_CAPABILITY=avx2), so oneDNN is capped too.  SSE4.1 is oneDNN's
+# lowest ISA; None leaves oneDNN at the CPU's best.
+_ATEN_CAPABILITY = {"baseline": "default", "avx2": "avx2", "avx512": "avx512"}
+_ONEDNN_MAX_ISA = {"baseline": "SSE41", "avx2": "AVX2", "avx512": None}
+_FORCED_VARIABLES = ("FASTACT_SIMD", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
+                     "NPY_DISABLE_CPU_FEATURES")
+
+
+def _numpy_dispatch_targets():
+    """The CPU features NumPy can pick its loops for at run time (its dispatch list)."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    return list(getattr(umath, "__cpu_dispatch__", ()))
+
+
+def level_environment(level, numpy_dispatch=None):
+    """The environment that puts fastact, PyTorch and NumPy on one SIMD level.
+
+    Parameters
+    ----------
+    level : {"baseline", "avx2", "avx512"}
+        fastact's level (``FASTACT_SIMD``).
+    numpy_dispatch : list of str, optional
+        NumPy's run-time dispatch targets; by default the running NumPy's.
+
+    Returns
+    -------
+    dict
+        Variable name to value, or to None for a variable that must be unset.
+        NumPy's dispatch targets above the level are disabled; NumPy cannot go
+        below its build's baseline (SSE4.2 for NumPy 2.x wheels), so a
+        ``baseline`` run still gives NumPy that.
+    """
+    if level not in _ATEN_CAPABILITY:
+        raise ValueError(f"level must be one of {sorted(_ATEN_CAPABILITY)}, got {level!r}")
+    targets = _numpy_dispatch_targets() if numpy_dispatch is None else numpy_dispatch
+    if level == "baseline":
+        above = list(targets)
+    elif level == "avx2":
+        above = [t for t in targets if t.startswith("AVX512") or t == "X86_V4"]
+    else:
+        above = []
+    return {
+        "FASTACT_SIMD": level,
+        "ATEN_CPU_CAPABILITY": _ATEN_CAPABILITY[level],
+        "ONEDNN_MAX_CPU_ISA": _ONEDNN_MAX_ISA[level],
+        "NPY_DISABLE_CPU_FEATURES": " ".join(above) or None,
+    }
+
+
+def _environment_matches(wanted, environ):
+    return all(environ.get(name) == value for name, value in wanted.items())
+
+
+def _rerun_at_level(level, argv):
+    """Run this bench again in a process whose environment forces every side to ``level``.
+
+    NumPy reads its variable when imported, before any command runs, so the
+    level cannot be changed in this process.
+    """
+    wanted = level_environment(level)
+    env = {k: v for k, v in os.environ.items() if k not in wanted}
+    env.update({k: v for k, v in wanted.items() if v is not None})
+    shown = " ".join(f"{k}={v!r}" for k, v in wanted.items() if v is not None)
+    print(f"# fastact bench: running again with {shown}", flush=True)
+    return subprocess.call([sys.executable, "-m", "fastact", *argv], env=env)
+
+
+def _forced_levels():
+    """What each side runs at, from the environment, for the header line."""
+    return ", ".join(f"{name}={os.environ[name]!r}" for name in _FORCED_VARIABLES
+                     if os.environ.get(name))
+
+
 # ------------------------------------------------------------------ output --
 
 def format_table(cells):
@@ -512,11 +595,17 @@ def register(subparsers):
     parser.add_argument("--no-numpy", action="store_true",
                         help="leave the NumPy/SciPy formulas out (on float16 they take "
                              "seconds per call at 2^24)")
+    parser.add_argument("--simd", choices=sorted(_ATEN_CAPABILITY), default=None,
+                        help="run every side at one SIMD level: sets FASTACT_SIMD, "
+                             "ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA (PyTorch's exact GELU "
+                             "runs oneDNN) and NPY_DISABLE_CPU_FEATURES, and runs again")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.set_defaults(func=_main)
 
 
 def _main(args):
+    if args.simd and not _environment_matches(level_environment(args.simd), os.environ):
+        return _rerun_at_level(args.simd, args.argv)
     try:
         sizes = args.sizes or list(QUICK_SIZES if args.quick else SIZES)
     except ValueError as exc:
@@ -536,6 +625,13 @@ def _main(args):
           + f", inputs {args.scale:g} x {args.dist}"
           + ("" if args.out_offset is None else f", out at +{args.out_offset} B mod 4096")
           + (", 1-thread cells in thread CPU time" if args.cpu_time else ""), flush=True)
+    forced = _forced_levels()
+    print(f"# forced: {forced}" if forced else "# forced: nothing (each side at its own best level)",
+          flush=True)
+    detected = machine["fastact"]["simd_detected"]
+    if machine["fastact"]["simd_level"] != detected and not args.simd:
+        print(f"# note: fastact runs below this CPU's {detected} level but the peers may not; "
+              "use --simd LEVEL to put every side on one level", flush=True)
     cells = []
     rng = np.random.default_rng(0)
     for op in args.ops:
@@ -558,5 +654,6 @@ def _main(args):
           f"{BANDWIDTH_BAR:.0%} of the copy bandwidth)")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"machine": machine, "cells": cells}, handle, indent=1)
+            json.dump({"machine": machine, "forced": forced, "cells": cells}, handle,
+                      indent=1)
     return 0

@@ -46,6 +46,8 @@ def main(argv=None):
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        # kept for commands that run themselves again in a new environment
+        args.argv = list(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:  # Ctrl-C while the commands' modules import
         print("fastact: interrupted", file=sys.stderr)
         return 130

@@ -118,3 +118,44 @@ def test_cli_out_offset_and_cpu_time(tmp_path):
     for bad in ("12", "-8", "4096"):
         with pytest.raises(SystemExit):
             main(["bench", "--no-torch", "--out-offset", bad])
+
+
+NUMPY_TARGETS = ["X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR"]
+
+
+@pytest.mark.parametrize("level, aten, onednn, numpy_off", [
+    ("baseline", "default", "SSE41", "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"),
+    ("avx2", "avx2", "AVX2", "X86_V4 AVX512_ICL AVX512_SPR"),
+    ("avx512", "avx512", None, None),
+])
+def test_level_environment_caps_every_side(level, aten, onednn, numpy_off):
+    env = bench.level_environment(level, NUMPY_TARGETS)
+    assert env == {"FASTACT_SIMD": level, "ATEN_CPU_CAPABILITY": aten,
+                   "ONEDNN_MAX_CPU_ISA": onednn, "NPY_DISABLE_CPU_FEATURES": numpy_off}
+
+
+def test_level_environment_knows_numpy_1_feature_names():
+    old = ["SSSE3", "SSE41", "AVX2", "FMA3", "AVX512F", "AVX512_SKX"]
+    env = bench.level_environment("avx2", old)
+    assert env["NPY_DISABLE_CPU_FEATURES"] == "AVX512F AVX512_SKX"
+    with pytest.raises(ValueError, match="level must be one of"):
+        bench.level_environment("sse4", old)
+
+
+def test_cli_simd_runs_every_side_at_that_level(tmp_path, capsys, monkeypatch):
+    for name in ("FASTACT_SIMD", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
+                 "NPY_DISABLE_CPU_FEATURES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")   # must be replaced
+    path = tmp_path / "cells.json"
+    code = main(["bench", "--simd", "baseline", "--ops", "relu", "--directions", "forward",
+                 "--dtypes", "float32", "--sizes", "2^12", "--threads", "1", "--quick",
+                 "--no-torch", "--json", str(path)])
+    assert code == 0
+    data = json.loads(path.read_text())
+    assert data["machine"]["fastact"]["simd_level"] == "baseline"
+    assert "FASTACT_SIMD='baseline'" in data["forced"]
+    assert "ATEN_CPU_CAPABILITY='default'" in data["forced"]
+    assert "ONEDNN_MAX_CPU_ISA='SSE41'" in data["forced"]
+    with pytest.raises(SystemExit):
+        main(["bench", "--simd", "sse4", "--no-torch"])

@@ -116,13 +116,17 @@ class TorchImpl:
     """PyTorch's CPU kernels: torch.nn.functional.gelu and aten.gelu_backward."""
 
     def __init__(self, level=None):
+        onednn = {"default": "SSE41", "avx2": "AVX2"}.get(level)
         if level:                       # read when torch is first imported
             os.environ["ATEN_CPU_CAPABILITY"] = level
+        if onednn:                      # exact GELU on float32 runs oneDNN's own JIT
+            os.environ["ONEDNN_MAX_CPU_ISA"] = onednn
         import torch
         self.torch = torch
         torch.set_num_threads(1)
         cap = torch.backends.cpu.get_cpu_capability()
-        self.cmd = "PyTorch %s, ATEN_CPU_CAPABILITY %s" % (torch.__version__, cap)
+        self.cmd = "PyTorch %s, ATEN_CPU_CAPABILITY %s, ONEDNN_MAX_CPU_ISA %s" % (
+            torch.__version__, cap, os.environ.get("ONEDNN_MAX_CPU_ISA", "unset"))
 
     def __call__(self, name, x):
         torch = self.torch
