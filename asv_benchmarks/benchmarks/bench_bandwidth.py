@@ -26,10 +26,17 @@ class Bandwidth:
 
     def setup(self, operation, dtype, size, threads):
         fastact.set_num_threads(threads)
-        self.call = common.fastact_call(operation, dtype, size)
+        self.call = self.kernel_call(operation, dtype, size)
         arrays = common.arrays_moved(operation)
-        self.nbytes = arrays * size * common.np.dtype(dtype).itemsize
-        self.copy = common.copy_call(arrays, dtype, size)
+        self.nbytes = arrays * size * self.itemsize(dtype)
+        self.copy = self.copy_call(arrays, dtype, size)
+
+    kernel_call = staticmethod(common.fastact_call)
+    copy_call = staticmethod(common.copy_call)
+
+    @staticmethod
+    def itemsize(dtype):
+        return common.np.dtype(dtype).itemsize
 
     def track_gbps(self, operation, dtype, size, threads):
         return round(self.nbytes / common.median_time(self.call) / 1e9, 3)

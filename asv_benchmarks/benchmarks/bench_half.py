@@ -15,9 +15,7 @@ import functools
 
 import numpy as np
 
-import fastact
-
-from . import common
+from . import bench_bandwidth, bench_kernels, common
 
 HALF_DTYPES = ["float16", "bfloat16"]
 
@@ -44,77 +42,39 @@ def _inputs(kernel, dtype, size):
 
 def half_call(operation, dtype, size):
     """A zero-argument callable running one fastact kernel on half arrays, with out=."""
-    import fastact as fa
-
     kernel = operation[: -len("_backward")] if operation.endswith("_backward") else operation
-    x, g, out, w = _inputs(kernel, dtype, size)
-    s = common.NEGATIVE_SLOPE
-    return {
-        "relu": lambda: fa.relu(x, out=out),
-        "relu_backward": lambda: fa.relu_backward(g, x, out=out),
-        "leaky_relu": lambda: fa.leaky_relu(x, s, out=out),
-        "leaky_relu_backward": lambda: fa.leaky_relu_backward(g, x, s, out=out),
-        "prelu": lambda: fa.prelu(x, w, axis=1, out=out),
-        "prelu_backward": lambda: fa.prelu_backward(g, x, w, axis=1),
-        "gelu": lambda: fa.gelu(x, approximate="none", out=out),
-        "gelu_backward": lambda: fa.gelu_backward(g, x, approximate="none", out=out),
-        "gelu_tanh": lambda: fa.gelu(x, approximate="tanh", out=out),
-        "gelu_tanh_backward": lambda: fa.gelu_backward(g, x, approximate="tanh", out=out),
-    }[operation]
+    return common.kernel_call(operation, *_inputs(kernel, dtype, size))
 
 
-class _HalfKernel:
-    params = [common.KERNELS, HALF_DTYPES, common.SIZES, common.THREADS]
-    param_names = ["kernel", "dtype", "size", "threads"]
-    repeat = (5, 50, 1.0)
-    timeout = 120
-    direction = ""
-
-    def setup(self, kernel, dtype, size, threads):
-        fastact.set_num_threads(threads)
-        self.call = half_call(kernel + self.direction, dtype, size)
+def half_copy_call(arrays, dtype, size):
+    """np.copyto of the bytes a kernel moves, as uint16 (float16 has no fast copy path)."""
+    n = size * arrays // 2
+    src = common.normal((n,), "float32", 3).astype(np.float16).view(np.uint16)
+    dst = np.ones(n, np.uint16)
+    return lambda: np.copyto(dst, src)
 
 
-class HalfForward(_HalfKernel):
+class HalfForward(bench_kernels.Forward):
     """fa.relu / leaky_relu / prelu / gelu (exact and tanh) on half arrays, with out=."""
 
-    def time_forward(self, kernel, dtype, size, threads):
-        self.call()
+    params = [common.KERNELS, HALF_DTYPES, common.SIZES, common.THREADS]
+    kernel_call = staticmethod(half_call)
 
 
-class HalfBackward(_HalfKernel):
+class HalfBackward(bench_kernels.Backward):
     """The *_backward kernels on half arrays."""
 
-    direction = "_backward"
-
-    def time_backward(self, kernel, dtype, size, threads):
-        self.call()
+    params = [common.KERNELS, HALF_DTYPES, common.SIZES, common.THREADS]
+    kernel_call = staticmethod(half_call)
 
 
-class HalfBandwidth:
+class HalfBandwidth(bench_bandwidth.Bandwidth):
+    """GB/s and fraction of the copy bandwidth of each kernel on half arrays."""
+
     params = [common.OPERATIONS, HALF_DTYPES, common.SIZES, common.THREADS]
-    param_names = ["operation", "dtype", "size", "threads"]
-    processes = 1
-    timeout = 180
+    kernel_call = staticmethod(half_call)
+    copy_call = staticmethod(half_copy_call)
 
-    def setup(self, operation, dtype, size, threads):
-        fastact.set_num_threads(threads)
-        self.call = half_call(operation, dtype, size)
-        arrays = common.arrays_moved(operation)
-        self.nbytes = arrays * size * 2
-        n = size * arrays // 2
-        src = common.normal((n,), "float32", 3).astype(np.float16).view(np.uint16)
-        dst = np.ones(n, np.uint16)
-        self.copy = lambda: np.copyto(dst, src)
-
-    def track_gbps(self, operation, dtype, size, threads):
-        return round(self.nbytes / common.median_time(self.call) / 1e9, 3)
-
-    track_gbps.unit = "GB/s"
-
-    def track_copy_fraction(self, operation, dtype, size, threads):
-        kernel_gbps = self.nbytes / common.median_time(self.call)
-        copy_gbps = self.nbytes / common.median_time(self.copy)
-        return round(kernel_gbps / copy_gbps, 4)
-
-    track_copy_fraction.unit = "fraction of copy GB/s"
+    @staticmethod
+    def itemsize(dtype):
+        return 2

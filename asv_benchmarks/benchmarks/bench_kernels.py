@@ -21,9 +21,11 @@ class _KernelBenchmark:
     timeout = 120
     direction = ""
 
+    kernel_call = staticmethod(common.fastact_call)
+
     def setup(self, kernel, dtype, size, threads):
         fastact.set_num_threads(threads)
-        self.call = common.fastact_call(kernel + self.direction, dtype, size)
+        self.call = self.kernel_call(kernel + self.direction, dtype, size)
 
 
 class Forward(_KernelBenchmark):

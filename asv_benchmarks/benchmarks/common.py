@@ -92,11 +92,15 @@ def fastact_call(operation, dtype, size):
     ``prelu_backward`` has no ``out=`` and allocates its two results; that
     allocation is part of what it costs a caller, so it is timed.
     """
-    import fastact as fa
-
     kernel = operation[: -len("_backward")] if operation.endswith("_backward") else operation
     x, g, out = inputs(kernel, dtype, size)
-    w = prelu_weight(dtype)
+    return kernel_call(operation, x, g, out, prelu_weight(dtype))
+
+
+def kernel_call(operation, x, g, out, w):
+    """A zero-argument callable running ``operation`` on the given arrays, with out=."""
+    import fastact as fa
+
     s = NEGATIVE_SLOPE
     calls = {
         "relu": lambda: fa.relu(x, out=out),
