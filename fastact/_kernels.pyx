@@ -303,6 +303,30 @@ def build_info():
 
 # -------------------------------------------------- elementwise drivers --
 
+# float16 and bfloat16 (16-bit values) run through the float32 loops of the
+# current level in blocks converted on the stack (see _half.h).
+cdef extern from "_dispatch.h" nogil:
+    ctypedef unsigned short fa_half
+    ctypedef struct fa_half_codec:
+        const char *name
+    int fa_half_init()
+    int fa_half_set_avx512bf16(int on)
+    const fa_half_codec *fa_half_codec_for(int level, int kind)
+    void fa_half_forward(const fa_table *t, const fa_half_codec *c, int op, const fa_half *x,
+                         fa_half *out, fa_index n, double param)
+    void fa_half_backward(const fa_table *t, const fa_half_codec *c, int op, const fa_half *g,
+                          const fa_half *x, fa_half *out, fa_index n, double param)
+    void fa_half_prelu_rows(const fa_table *t, const fa_half_codec *c, const fa_half *x,
+                            const float *w, fa_half *out, fa_index rows, fa_index channels)
+    void fa_half_prelu_vector_backward(const fa_table *t, const fa_half_codec *c,
+                                       const fa_half *g, const fa_half *x, const float *w,
+                                       fa_half *gin, double *acc, fa_index n)
+    double fa_half_prelu_run_backward(const fa_table *t, const fa_half_codec *c,
+                                      const fa_half *g, const fa_half *x, double slope,
+                                      fa_half *gin, fa_index n)
+    void fa_half_to_f32(int kind, const fa_half *src, float *dst, fa_index n)
+
+
 cdef inline fa_index _aligning_head(int op, const void *out, fa_index n,
                                     size_t itemsize) noexcept nogil:
     """Elements to run first so the rest of out starts on a 64-byte boundary.
@@ -383,52 +407,96 @@ cdef inline bint _streams(int op, const void *out, fa_index n, size_t itemsize) 
             and (<size_t>out) % 64 == 0)
 
 
+cdef enum:
+    _F32 = 0
+    _F64 = 1
+    _HALF = 2       # float16 or bfloat16, through the codec's conversions
+
+
+cdef struct _Elementwise:
+    # One elementwise call: what each thread's slice runs.
+    int op
+    int kind
+    const fa_half_codec *codec
+    const char *g               # NULL for a forward op
+    const char *x
+    char *out
+    size_t itemsize
+    double param
+    bint stream
+
+
+cdef inline _Elementwise _call(int op, int kind, const fa_half_codec *codec, const void *g,
+                               const void *x, void *out, double param) noexcept nogil:
+    cdef _Elementwise job
+    job.op = op
+    job.kind = kind
+    job.codec = codec
+    job.g = <const char *>g
+    job.x = <const char *>x
+    job.out = <char *>out
+    job.itemsize = 2 if kind == _HALF else (8 if kind == _F64 else 4)
+    job.param = param
+    job.stream = False
+    return job
+
+
+cdef void _run_range(const _Elementwise *job, fa_index start, fa_index n) noexcept nogil:
+    """Elements [start, start + n) of the call, on the calling thread."""
+    cdef size_t at = <size_t>start * job.itemsize
+    cdef const char *g = job.g + at if job.g != NULL else NULL
+    cdef const char *x = job.x + at
+    cdef char *out = job.out + at
+    if job.kind == _HALF:
+        if g == NULL:
+            fa_half_forward(_table, job.codec, job.op, <const fa_half *>x, <fa_half *>out, n,
+                            job.param)
+        else:
+            fa_half_backward(_table, job.codec, job.op, <const fa_half *>g,
+                             <const fa_half *>x, <fa_half *>out, n, job.param)
+    elif job.kind == _F32:
+        if g == NULL:
+            _unary(job.op, <const float *>x, <float *>out, n, job.param, job.stream)
+        else:
+            _binary(job.op, <const float *>g, <const float *>x, <float *>out, n, job.param,
+                    job.stream)
+    else:
+        if g == NULL:
+            _unary(job.op, <const double *>x, <double *>out, n, job.param, job.stream)
+        else:
+            _binary(job.op, <const double *>g, <const double *>x, <double *>out, n, job.param,
+                    job.stream)
+
+
+cdef void _elementwise(_Elementwise *job, fa_index n, int nt) noexcept nogil:
+    """Run a call on nt threads, one contiguous slice each, after a head that
+    aligns out to 64 bytes (the half loops align like the float32 ones)."""
+    cdef fa_index part, start, stop
+    cdef int t
+    cdef fa_index head = _aligning_head(FA_RELU if job.kind == _HALF else job.op, job.out, n,
+                                        job.itemsize)
+    job.stream = False
+    if head:
+        _run_range(job, 0, head)
+    job.stream = job.kind != _HALF and _streams(job.op, job.out + head * job.itemsize,
+                                                n - head, job.itemsize)
+    if nt <= 1:
+        _run_range(job, head, n - head)
+        return
+    # slices start on multiples of 64 elements past the head: still 64-byte aligned
+    part = _slice_length(n - head, nt)
+    for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        start = head + t * part
+        stop = min(start + part, n)
+        if start < stop:
+            _run_range(job, start, stop - start)
+
+
 cdef void _forward(int op, const floating *x, floating *out, fa_index n, double param,
                    int nt) noexcept nogil:
-    cdef fa_index part, start, stop
-    cdef int t
-    cdef bint stream
-    cdef fa_index head = _aligning_head(op, out, n, sizeof(floating))
-    if head:
-        _unary(op, x, out, head, param, False)
-        x += head
-        out += head
-        n -= head
-    stream = _streams(op, out, n, sizeof(floating))
-    if nt <= 1:
-        _unary(op, x, out, n, param, stream)
-        return
-    # slices start on multiples of 64 elements: still 64-byte aligned
-    part = _slice_length(n, nt)
-    for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-        start = t * part
-        stop = min(start + part, n)
-        if start < stop:
-            _unary(op, x + start, out + start, stop - start, param, stream)
-
-
-cdef void _backward(int op, const floating *g, const floating *x, floating *out, fa_index n,
-                    double param, int nt) noexcept nogil:
-    cdef fa_index part, start, stop
-    cdef int t
-    cdef bint stream
-    cdef fa_index head = _aligning_head(op, out, n, sizeof(floating))
-    if head:
-        _binary(op, g, x, out, head, param, False)
-        g += head
-        x += head
-        out += head
-        n -= head
-    stream = _streams(op, out, n, sizeof(floating))
-    if nt <= 1:
-        _binary(op, g, x, out, n, param, stream)
-        return
-    part = _slice_length(n, nt)
-    for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-        start = t * part
-        stop = min(start + part, n)
-        if start < stop:
-            _binary(op, g + start, x + start, out + start, stop - start, param, stream)
+    cdef _Elementwise job = _call(op, _F32 if floating is float else _F64, NULL, NULL, x, out,
+                                  param)
+    _elementwise(&job, n, nt)
 
 
 cdef inline fa_index _grain(int op, bint is_double) noexcept nogil:
@@ -439,22 +507,15 @@ cdef inline fa_index _grain(int op, bint is_double) noexcept nogil:
 
 cdef void run_forward(int op, bint is_double, const void *x, void *out, Py_ssize_t n,
                       double param) noexcept nogil:
-    cdef int nt = _threads_for(n, _grain(op, is_double))
-    if is_double:
-        _forward(op, <const double *>x, <double *>out, n, param, nt)
-    else:
-        _forward(op, <const float *>x, <float *>out, n, param, nt)
+    cdef _Elementwise job = _call(op, _F64 if is_double else _F32, NULL, NULL, x, out, param)
+    _elementwise(&job, n, _threads_for(n, _grain(op, is_double)))
 
 
 cdef void run_backward(int op, bint is_double, const void *grad_output, const void *x,
                        void *out, Py_ssize_t n, double param) noexcept nogil:
-    cdef int nt = _threads_for(n, _grain(op, is_double))
-    if is_double:
-        _backward(op, <const double *>grad_output, <const double *>x, <double *>out, n,
-                  param, nt)
-    else:
-        _backward(op, <const float *>grad_output, <const float *>x, <float *>out, n,
-                  param, nt)
+    cdef _Elementwise job = _call(op, _F64 if is_double else _F32, NULL, grad_output, x, out,
+                                  param)
+    _elementwise(&job, n, _threads_for(n, _grain(op, is_double)))
 
 
 def copy(const floating[::1] src not None, floating[::1] dst not None):
@@ -727,31 +788,9 @@ cdef inline double _prelu_piece_backward(const floating *g, const floating *x, d
 
 # ------------------------------------------------------- half precision --
 #
-# float16 and bfloat16 buffers (16-bit values) run through the float32 loops
-# of the current level in blocks converted on the stack (see _half.h).  The
-# threading mirrors the float32 drivers above: one contiguous slice per
-# thread, PReLU's weight gradient in blocks of fixed size.
-
-cdef extern from "_dispatch.h" nogil:
-    ctypedef unsigned short fa_half
-    ctypedef struct fa_half_codec:
-        const char *name
-    int fa_half_init()
-    int fa_half_set_avx512bf16(int on)
-    const fa_half_codec *fa_half_codec_for(int level, int kind)
-    void fa_half_forward(const fa_table *t, const fa_half_codec *c, int op, const fa_half *x,
-                         fa_half *out, fa_index n, double param)
-    void fa_half_backward(const fa_table *t, const fa_half_codec *c, int op, const fa_half *g,
-                          const fa_half *x, fa_half *out, fa_index n, double param)
-    void fa_half_prelu_rows(const fa_table *t, const fa_half_codec *c, const fa_half *x,
-                            const float *w, fa_half *out, fa_index rows, fa_index channels)
-    void fa_half_prelu_vector_backward(const fa_table *t, const fa_half_codec *c,
-                                       const fa_half *g, const fa_half *x, const float *w,
-                                       fa_half *gin, double *acc, fa_index n)
-    double fa_half_prelu_run_backward(const fa_table *t, const fa_half_codec *c,
-                                      const fa_half *g, const fa_half *x, double slope,
-                                      fa_half *gin, fa_index n)
-    void fa_half_to_f32(int kind, const fa_half *src, float *dst, fa_index n)
+# The elementwise half kernels share the drivers above.  PReLU's threading
+# mirrors the float32 one: one contiguous slice per thread, the weight
+# gradient in blocks of fixed size.
 
 cdef int _half_ready = fa_half_init()
 
@@ -772,60 +811,18 @@ def set_avx512_bf16(bint on):
     return bool(fa_half_set_avx512bf16(on))
 
 
-cdef void _half_forward(const fa_table *t, const fa_half_codec *c, int op, const fa_half *x,
-                        fa_half *out, fa_index n, double param, int nt) noexcept nogil:
-    cdef fa_index part, start, stop
-    cdef int th
-    # align out to 64 bytes first, as the float32 drivers do
-    cdef fa_index head = _aligning_head(FA_RELU, out, n, sizeof(fa_half))
-    if head:
-        fa_half_forward(t, c, op, x, out, head, param)
-        x += head
-        out += head
-        n -= head
-    if nt <= 1:
-        fa_half_forward(t, c, op, x, out, n, param)
-        return
-    part = _slice_length(n, nt)
-    for th in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-        start = th * part
-        stop = min(start + part, n)
-        if start < stop:
-            fa_half_forward(t, c, op, x + start, out + start, stop - start, param)
-
-
 cdef void run_forward_half(int op, bint is_bf16, const void *x, void *out, Py_ssize_t n,
                            double param) noexcept nogil:
-    _half_forward(_table, fa_half_codec_for(_level, is_bf16), op, <const fa_half *>x,
-                  <fa_half *>out, n, param, _threads_for(n, _grain(op, False)))
+    cdef _Elementwise job = _call(op, _HALF, fa_half_codec_for(_level, is_bf16), NULL, x, out,
+                                  param)
+    _elementwise(&job, n, _threads_for(n, _grain(op, False)))
 
 
 cdef void run_backward_half(int op, bint is_bf16, const void *grad_output, const void *x,
                             void *out, Py_ssize_t n, double param) noexcept nogil:
-    cdef const fa_table *t = _table
-    cdef const fa_half_codec *c = fa_half_codec_for(_level, is_bf16)
-    cdef int nt = _threads_for(n, _grain(op, False))
-    cdef const fa_half *gs = <const fa_half *>grad_output
-    cdef const fa_half *xs = <const fa_half *>x
-    cdef fa_half *os = <fa_half *>out
-    cdef fa_index part, start, stop
-    cdef int th
-    cdef fa_index head = _aligning_head(FA_RELU, out, n, sizeof(fa_half))
-    if head:
-        fa_half_backward(t, c, op, gs, xs, os, head, param)
-        gs += head
-        xs += head
-        os += head
-        n -= head
-    if nt <= 1:
-        fa_half_backward(t, c, op, gs, xs, os, n, param)
-        return
-    part = _slice_length(n, nt)
-    for th in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-        start = th * part
-        stop = min(start + part, n)
-        if start < stop:
-            fa_half_backward(t, c, op, gs + start, xs + start, os + start, stop - start, param)
+    cdef _Elementwise job = _call(op, _HALF, fa_half_codec_for(_level, is_bf16), grad_output,
+                                  x, out, param)
+    _elementwise(&job, n, _threads_for(n, _grain(op, False)))
 
 
 cdef float *_half_weight(bint is_bf16, const void *weight, fa_index channels,
@@ -853,6 +850,7 @@ cdef int run_prelu_forward_half(bint is_bf16, const void *x, const void *weight,
     cdef float *w
     cdef fa_index part, first, last, r, runs
     cdef int th
+    cdef _Elementwise job
     if n == 0:
         return 0
     w = _half_weight(is_bf16, weight, channels, &block)
@@ -881,8 +879,9 @@ cdef int run_prelu_forward_half(bint is_bf16, const void *x, const void *weight,
                                 <double>w[r % channels])
         else:
             for r in range(runs):
-                _half_forward(t, c, FA_LEAKY_RELU, xs + r * inner, os + r * inner, inner,
-                              <double>w[r % channels], nt)
+                job = _call(FA_LEAKY_RELU, _HALF, c, NULL, xs + r * inner, os + r * inner,
+                            <double>w[r % channels])
+                _elementwise(&job, inner, nt)
     free(block)
     return 0
 
