@@ -518,27 +518,32 @@ cdef void run_backward(int op, bint is_double, const void *grad_output, const vo
     _elementwise(&job, n, _threads_for(n, _grain(op, is_double)))
 
 
+cdef void _threaded_copy(const char *src, char *dst, fa_index n, size_t itemsize,
+                        int nt) noexcept nogil:
+    """memcpy of n items, one slice per thread like the elementwise kernels."""
+    cdef fa_index part, start, stop
+    cdef int t
+    if nt <= 1:     # no parallel region at all (see _mark_forked_child)
+        memcpy(dst, src, n * itemsize)
+        return
+    part = _slice_length(n, nt)
+    for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        start = t * part
+        stop = min(start + part, n)
+        if start < stop:
+            memcpy(dst + start * itemsize, src + start * itemsize, (stop - start) * itemsize)
+
+
 def copy(const floating[::1] src not None, floating[::1] dst not None):
     """dst[:] = src[:], threaded like the ReLU kernels: the benchmarks' bandwidth floor."""
     cdef fa_index n = src.shape[0]
-    cdef int nt = _threads_for(n, GRAIN_CHEAP)
-    cdef fa_index part, start, stop
-    cdef int t
     if dst.shape[0] != n:
         raise ValueError(f"dst must have {n} elements like src, got {dst.shape[0]}")
     if n == 0:
         return
-    if nt <= 1:     # no parallel region at all (see _mark_forked_child)
-        with nogil:
-            memcpy(&dst[0], &src[0], n * sizeof(floating))
-        return
-    part = _slice_length(n, nt)
     with nogil:
-        for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-            start = t * part
-            stop = min(start + part, n)
-            if start < stop:
-                memcpy(&dst[start], &src[start], (stop - start) * sizeof(floating))
+        _threaded_copy(<const char *>&src[0], <char *>&dst[0], n, sizeof(floating),
+                       _threads_for(n, GRAIN_CHEAP))
 
 
 # --------------------------------------------------------------- PReLU --
@@ -962,17 +967,12 @@ def copy_bytes(src, dst):
     cdef const unsigned char[::1] s = memoryview(src).cast("B")
     cdef unsigned char[::1] d = memoryview(dst).cast("B")
     cdef fa_index n = s.shape[0]
-    cdef int nt = _threads_for(n // 2, GRAIN_CHEAP)
-    cdef fa_index part, start, stop
-    cdef int th
     if d.shape[0] != n:
         raise ValueError("src and dst must have the same number of bytes")
     if n == 0:
         return
-    part = _slice_length(n, nt)
-    with nogil:
-        for th in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-            start = th * part
-            stop = min(start + part, n)
-            if start < stop:
-                memcpy(&d[start], &s[start], stop - start)
+    with nogil:     # threads split as for 2-byte items, in 2-byte slices
+        _threaded_copy(<const char *>&s[0], <char *>&d[0], n // 2, 2,
+                       _threads_for(n // 2, GRAIN_CHEAP))
+        if n % 2:
+            d[n - 1] = s[n - 1]

@@ -159,3 +159,29 @@ def test_cli_simd_runs_every_side_at_that_level(tmp_path, capsys, monkeypatch):
     assert "ONEDNN_MAX_CPU_ISA='SSE41'" in data["forced"]
     with pytest.raises(SystemExit):
         main(["bench", "--simd", "sse4", "--no-torch"])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [0, 1, 4097, 1 << 17])
+def test_threaded_copies_copy_every_byte(threads, n):
+    import fastact
+    from fastact import _kernels
+
+    previous = fastact.get_num_threads()
+    fastact.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(n)
+        for dtype in (np.float32, np.float64):
+            src = rng.standard_normal(n).astype(dtype)
+            dst = np.zeros_like(src)
+            _kernels.copy(src, dst)
+            assert np.array_equal(dst.view(np.uint8), src.view(np.uint8))
+        raw = rng.integers(0, 256, 2 * n + 1, dtype=np.uint8)    # odd byte count too
+        for src in (raw[:2 * n], raw):
+            dst = np.zeros_like(src)
+            _kernels.copy_bytes(src, dst)
+            assert np.array_equal(dst, src)
+        with pytest.raises(ValueError, match="same number of bytes"):
+            _kernels.copy_bytes(raw, raw[:-1].copy())
+    finally:
+        fastact.set_num_threads(previous)
