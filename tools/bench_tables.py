@@ -4,6 +4,7 @@
     python tools/bench_tables.py count FILE...    # cells meeting the bar, per file
     python tools/bench_tables.py misses FILE...   # every cell that misses, per file
     python tools/bench_tables.py scale FILE...    # one column per input scale / dist
+    python tools/bench_tables.py levels FILE...   # full runs of several levels side by side
 
 ``scale`` expects the files of one SIMD level, one per ``--scale``/``--dist``
 (same ops, sizes and threads in each). Ratios are the fastest peer's time
@@ -94,12 +95,51 @@ def scale(paths):
     return "\n".join(rows)
 
 
+def alloc_within(cell, margin=1.1):
+    """The allocating call takes at most ``margin`` times PyTorch's (True without torch)."""
+    return "torch_alloc" not in cell or cell["fastact_alloc"] <= margin * cell["torch_alloc"]
+
+
+def levels(paths):
+    runs = [load(p) for p in paths]
+    names = [level_of(r) for r in runs]
+    rows = ["| level | cells meeting the bar | at 1 thread | allocating call within 10 % "
+            "of PyTorch's |", "| --- | --- | --- | --- |"]
+    for name, run in zip(names, runs):
+        cells = run["cells"]
+        one = [c for c in cells if c["threads"] == 1]
+        rows.append(f"| {name} | {sum(c['meets_bar'] for c in cells)} of {len(cells)} | "
+                    f"{sum(c['meets_bar'] for c in one)} of {len(one)} | "
+                    f"{sum(alloc_within(c) for c in cells)} of {len(cells)} |")
+    rows.append("")
+    head = ["op", "dir", "dtype", "N", "thr"]
+    for name in names:
+        head += [f"{name}: fastact ns/el", "torch ns/el", "ratio", "copy %"]
+    rows += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    by_level = [{key(c): c for c in r["cells"]} for r in runs]
+    for k in by_level[0]:
+        op, direction, dtype, n, threads = k
+        row = [op, direction, dtype, size_label(n), str(threads)]
+        for cells in by_level:
+            c = cells.get(k)
+            if c is None:
+                row += ["-"] * 4
+                continue
+            torch = f"{c['torch'] / c['n'] * 1e9:.3f}" if "torch" in c else "-"
+            row += [f"{c['fastact'] / c['n'] * 1e9:.3f}", torch,
+                    f"{speedup(c):.2f}" + ("" if c["meets_bar"] else " ✗"),
+                    f"{100 * c['copy_fraction']:.0f}"]
+        rows.append("| " + " | ".join(row) + " |")
+    return "\n".join(rows)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("table", choices=("count", "misses", "scale"))
+    parser.add_argument("table", choices=("count", "misses", "scale", "levels"))
     parser.add_argument("files", nargs="+")
     args = parser.parse_args(argv)
-    print({"count": count, "misses": misses, "scale": scale}[args.table](args.files))
+    tables = {"count": count, "misses": misses, "scale": scale, "levels": levels}
+    print(tables[args.table](args.files))
     return 0
 
 
