@@ -84,13 +84,23 @@ def median_seconds(calls, min_time=0.02, repeats=7, clock=time.perf_counter):
 
 # ------------------------------------------------------------------ inputs --
 
-DISTRIBUTIONS = ("normal", "t3")
+DISTRIBUTIONS = ("normal", "t3", "tiny")
+
+# Where GELU's result is subnormal or about to underflow: gelu(x) ~ -phi(x)
+# falls below the smallest normal number at x ~ -13.2 in float32 (and the half
+# types, computed in float32) and at x ~ -37.6 in float64.
+_TINY_RESULT_RANGE = {"float64": (-38.6, -37.6)}
+_TINY_RESULT_RANGE_FLOAT32 = (-14.5, -13.0)
 
 
-def _draw(rng, shape, dist):
-    """Unit-scale samples: standard normal, or Student's t with 3 degrees of freedom."""
+def _draw(rng, shape, dist, dtype="float32"):
+    """Unit-scale samples: standard normal, Student's t with 3 degrees of freedom,
+    or ("tiny") uniform over the x where GELU's result in ``dtype`` is subnormal."""
     if dist == "t3":
         return rng.standard_t(3, shape)
+    if dist == "tiny":
+        low, high = _TINY_RESULT_RANGE.get(np.dtype(dtype).name, _TINY_RESULT_RANGE_FLOAT32)
+        return rng.uniform(low, high, shape)
     return rng.standard_normal(shape)
 
 
@@ -101,7 +111,7 @@ def _inputs(op, n, dtype, rng, scale=1.0, dist="normal"):
     elements lie outside its near range); grad_output stays N(0, 1).
     """
     shape = (n // PRELU_CHANNELS, PRELU_CHANNELS) if op == "prelu" else (n,)
-    x = (scale * _draw(rng, shape, dist)).astype(dtype)
+    x = (scale * _draw(rng, shape, dist, dtype)).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     w = rng.uniform(0.05, 0.5, PRELU_CHANNELS).astype(dtype)
     return x, g, w
@@ -580,8 +590,10 @@ def register(subparsers):
     parser.add_argument("--scale", type=_positive_float, default=1.0,
                         help="inputs are SCALE times the --dist draw (default 1)")
     parser.add_argument("--dist", choices=DISTRIBUTIONS, default="normal",
-                        help="input distribution: normal (default) or t3, Student's t "
-                             "with 3 degrees of freedom (heavy tails)")
+                        help="input distribution: normal (default), t3 (Student's t "
+                             "with 3 degrees of freedom: heavy tails) or tiny (uniform over "
+                             "the x where GELU's result is subnormal: [-14.5, -13] for "
+                             "float32 and the half types, [-38.6, -37.6] for float64)")
     parser.add_argument("--out-offset", type=int, default=None, metavar="BYTES",
                         help="place the outputs BYTES past the input modulo 4096 (0: the same "
                              "page offset, where 4K aliasing can slow a loop; default: "

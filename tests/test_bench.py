@@ -86,6 +86,16 @@ def test_run_cell_draws_inputs_at_the_given_scale(scale, dist, monkeypatch):
         assert 0.006 < np.mean(np.abs(x) > 6) < 0.013
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tiny_dist_lands_where_gelu_is_subnormal(dtype):
+    special = pytest.importorskip("scipy.special")
+    x = bench._draw(np.random.default_rng(0), (10000,), "tiny", dtype)
+    exact = x * special.ndtr(x)          # float64 reference of gelu(x)
+    tiny = np.finfo(dtype).tiny
+    assert np.all(np.abs(exact) < 8 * tiny)
+    assert np.mean(np.abs(exact.astype(dtype)) < tiny) > 0.5
+
+
 def test_cli_scale_and_dist_options(capsys):
     code = main(["bench", "--ops", "gelu", "--directions", "forward", "--dtypes", "float32",
                  "--sizes", "2^12", "--threads", "1", "--quick", "--no-torch",

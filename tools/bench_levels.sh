@@ -19,7 +19,7 @@ for level in ${LEVELS:-avx512 avx2 baseline}; do
     echo "== $level: full run"
     fastact bench --simd "$level" --cpu-time --json "$out/full-$level.json" > "$out/full-$level.txt"
     tail -1 "$out/full-$level.txt"
-    for input in "--scale 0.5" "--scale 2" "--scale 4" "--scale 8" "--dist t3"; do
+    for input in "--scale 0.5" "--scale 2" "--scale 4" "--scale 8" "--dist t3" "--dist tiny"; do
         name=$(echo "$input" | tr -d ' -')
         fastact bench --simd "$level" --ops gelu,gelu_tanh --sizes 2^16,2^20 --cpu-time $input \
             --json "$out/gelu-$level-$name.json" > "$out/gelu-$level-$name.txt"

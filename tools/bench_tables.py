@@ -29,7 +29,9 @@ def level_of(data):
 
 
 def input_of(cell):
-    return "t(3)" if cell["dist"] == "t3" else f"σ={cell['scale']:g}"
+    if cell["dist"] == "normal":
+        return f"σ={cell['scale']:g}"
+    return {"t3": "t(3)", "tiny": "subnormal results"}.get(cell["dist"], cell["dist"])
 
 
 def speedup(cell):
