@@ -69,6 +69,7 @@ typedef struct {
 
 #define FA_ISA base
 #define FA_TARGET
+#define FA_NO_MASKED_LOADS  /* SSE2: a conditional load stops GCC's vectoriser */
 #define FA_T float
 #define FA_TS f32
 #include "_loops.h"
@@ -81,6 +82,7 @@ typedef struct {
 #undef FA_TS
 #undef FA_ISA
 #undef FA_TARGET
+#undef FA_NO_MASKED_LOADS
 
 #if FA_HAVE_X86_LEVELS
 #define FA_ISA avx2

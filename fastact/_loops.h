@@ -139,12 +139,28 @@ FA_TARGET static void FA_LOOP(fa_prelu_rows)(const FA_T *x, const FA_T *w, FA_T 
 FA_TARGET static void FA_LOOP(fa_prelu_vector_backward)(const FA_T *g, const FA_T *x, const FA_T *w,
                                                         FA_T *grad_input, double *acc, fa_index n)
 {
+#ifdef FA_NO_MASKED_LOADS
+    /* Two passes over the row: GCC 12 does not vectorise one loop that mixes
+     * this compare-and-select with the float -> double products at SSE2
+     * ("control flow in loop"), and its scalar loop branches on the sign of
+     * every element, 10x slower.  The acc pass comes first, so grad_input
+     * could even alias g or x. */
+    for (fa_index i = 0; i < n; i++) {
+        FA_T v = x[i], gi = g[i];
+        acc[i] += v > (FA_T)0 ? 0.0 : (double)v * (double)gi;
+    }
+    for (fa_index i = 0; i < n; i++) {
+        FA_T v = x[i], gi = g[i], wi = w[i];
+        grad_input[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? gi * wi : v);
+    }
+#else
     for (fa_index i = 0; i < n; i++) {
         FA_T v = x[i];
         FA_T gi = g[i];
         grad_input[i] = v > (FA_T)0 ? gi : (v <= (FA_T)0 ? gi * w[i] : v);
         acc[i] += v > (FA_T)0 ? 0.0 : (double)v * (double)gi;
     }
+#endif
 }
 
 /*
