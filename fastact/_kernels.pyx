@@ -137,6 +137,9 @@ def _last_level_cache_bytes():
 cdef fa_index STREAM_MIN_BYTES = max(STREAM_MIN_BYTES_FLOOR, _last_level_cache_bytes())
 cdef enum:
     STREAM_BUFFER_DOUBLES = 2048
+    # PReLU runs (one channel's inner elements) shorter than this skip the
+    # store alignment: the second call costs more than it saves
+    PRELU_ALIGNED_RUN = 1024
 
 cdef int _level = fa_detect_level()
 cdef const fa_table *_table = fa_table_for(_level)
@@ -644,17 +647,26 @@ cdef void _prelu_runs(const floating *x, const floating *w, floating *out, fa_in
     cdef fa_index r
     if nt <= 1:
         for r in range(runs):
-            _forward(FA_LEAKY_RELU, x + r * inner, out + r * inner, inner,
-                     <double>w[r % channels], 1)
+            _prelu_run(x + r * inner, out + r * inner, inner, <double>w[r % channels])
     elif runs >= nt:
         for r in prange(runs, num_threads=nt, schedule="static"):
-            _forward(FA_LEAKY_RELU, x + r * inner, out + r * inner, inner,
-                     <double>w[r % channels], 1)
+            _prelu_run(x + r * inner, out + r * inner, inner, <double>w[r % channels])
     else:
         # Few long runs (for example a handful of channels): split each run.
         for r in range(runs):
             _forward(FA_LEAKY_RELU, x + r * inner, out + r * inner, inner,
                      <double>w[r % channels], nt)
+
+
+cdef inline void _prelu_run(const floating *x, floating *out, fa_index n,
+                            double slope) noexcept nogil:
+    """One run of one channel on this thread.  Short runs (small feature maps)
+    go straight to the loop: aligning their stores first would cost a second
+    call per run, which at 16 elements doubled the run's time."""
+    if n < PRELU_ALIGNED_RUN:
+        _unary(FA_LEAKY_RELU, x, out, n, slope, False)
+    else:
+        _forward(FA_LEAKY_RELU, x, out, n, slope, 1)
 
 
 cdef int run_prelu_backward(bint is_double, const void *grad_output, const void *x,
