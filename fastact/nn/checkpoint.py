@@ -52,7 +52,12 @@ CHECKPOINT_VERSION = 1
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read, or that does not belong to this run."""
+    """A checkpoint file that cannot be read, or that does not belong to this run.
+
+    A :class:`ValueError`.  ``MLP.fit(resume=...)`` raises it for a damaged
+    file, one of a newer format, or one written by a run with other
+    settings (the message names the file and every setting that differs).
+    """
 
 
 @dataclass

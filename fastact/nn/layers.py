@@ -89,6 +89,16 @@ class Layer:
     ``param_names`` lists the attribute names of the parameters; the
     gradient of ``name`` lives in the attribute ``"grad_" + name`` (same
     shape and dtype, overwritten by every ``backward``).
+
+    Parameters
+    ----------
+    dtype : float32 or float64
+        The dtype of the parameters, gradients and results.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is neither float32 nor float64.
     """
 
     param_names = ()
@@ -100,17 +110,65 @@ class Layer:
         self._buf = _Buffers(self.dtype)
 
     def parameters(self):
-        """List of ``(name, param, grad)`` for every parameter of the layer."""
+        """List of ``(name, param, grad)`` for every parameter of the layer.
+
+        Returns
+        -------
+        list of (str, ndarray, ndarray)
+            One entry per name in ``param_names``, in that order: the
+            name, the parameter and its gradient (same shape, the layer's
+            dtype).  The arrays are the layer's own, not copies: writing
+            into ``param`` changes the layer.  Empty for a layer without
+            parameters.
+        """
         return [(n, getattr(self, n), getattr(self, "grad_" + n)) for n in self.param_names]
 
     def forward(self, x):  # pragma: no cover - abstract
+        """The layer's output for the batch ``x``; kept ready for :meth:`backward`.
+
+        Parameters
+        ----------
+        x : ndarray of shape (batch, features)
+            C-contiguous, of the layer's dtype.  The layer keeps a
+            reference to it (not a copy) for :meth:`backward`: do not
+            modify it in between.
+
+        Returns
+        -------
+        ndarray of shape (batch, out_features)
+            A view of the layer's work buffer, overwritten by the next
+            ``forward``.
+        """
         raise NotImplementedError
 
     def backward(self, grad):  # pragma: no cover - abstract
+        """Gradient with respect to the input of the last :meth:`forward`.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (batch, out_features)
+            Gradient of the loss with respect to the last output, of the
+            layer's dtype.
+
+        Returns
+        -------
+        ndarray of shape (batch, features)
+            A view of the layer's work buffer, overwritten by the next
+            ``backward``.  The gradients of the parameters are written
+            into the ``grad_*`` attributes (overwritten, not accumulated).
+        """
         raise NotImplementedError
 
     def config(self):
-        """The constructor arguments (JSON-friendly) that rebuild this layer."""
+        """The constructor arguments (JSON-friendly) that rebuild this layer.
+
+        Returns
+        -------
+        dict
+            Keyword arguments such that ``type(layer)(**config, dtype=...)``
+            builds a layer of the same shape and settings (not the same
+            parameter values).  Empty when the defaults do.
+        """
         return {}
 
     def __repr__(self):
@@ -136,6 +194,13 @@ class Dense(Layer):
         Whether ``backward`` computes the gradient with respect to the input
         (not needed for the first layer of a network; skipping it saves one
         matrix product per step).
+
+    Raises
+    ------
+    ValueError
+        A size is below 1.
+    TypeError
+        ``dtype`` is neither float32 nor float64.
     """
 
     param_names = ("weight", "bias")
@@ -180,6 +245,33 @@ class Dense(Layer):
 
         With an activation the pre-activation values are kept for the
         backward pass and the activation's output is returned.
+
+        Parameters
+        ----------
+        x : ndarray of shape (batch, in_features)
+            C-contiguous, of the layer's dtype; an input of another dtype
+            (the bfloat16 output of a mixed-precision activation) is
+            converted into a scratch array of the layer's dtype for the
+            product.  The layer keeps a reference to ``x`` (not a copy) for
+            :meth:`backward`: do not modify it in between.
+        act : Activation, optional
+            The activation that follows this layer, run fused with the bias
+            addition (:meth:`Activation.forward_biased`) and remembered for
+            :meth:`backward`.
+
+        Returns
+        -------
+        ndarray of shape (batch, out_features)
+            Without ``act``: ``x @ weight + bias`` in the layer's dtype.
+            With it: the activation's output, in its storage dtype (the
+            layer's dtype, or bfloat16 for mixed precision).  Either is a
+            view of a work buffer, overwritten by the next ``forward``.
+
+        Raises
+        ------
+        ValueError
+            ``x`` does not have ``in_features`` columns (raised by
+            :func:`numpy.matmul`).
         """
         n = x.shape[0]
         self._x = x
@@ -199,6 +291,22 @@ class Dense(Layer):
         ``grad`` is the gradient of the loss with respect to this step's
         output (the activation's output if forward had one).  Returns None
         when the layer was built with ``input_grad=False``.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (batch, out_features)
+            C-contiguous, of the layer's dtype, for the batch of the last
+            :meth:`forward`.
+
+        Returns
+        -------
+        ndarray of shape (batch, in_features), or None
+            The gradient with respect to the last ``x``, in the layer's
+            dtype: a view of a work buffer, overwritten by the next
+            ``backward``.  ``grad_weight`` (shape ``(in_features,
+            out_features)``) and ``grad_bias`` (shape ``(out_features,)``)
+            are overwritten in place, not accumulated; so is the gradient
+            of a PReLU activation's slopes.
         """
         act = self._act
         if act is None:
@@ -230,20 +338,72 @@ class Activation(Layer):
     #: the output are stored for the backward pass (set by make_activation).
     storage_dtype = None
 
-    def forward(self, x):
-        raise NotImplementedError  # pragma: no cover
-
-    def backward(self, grad):
-        raise NotImplementedError  # pragma: no cover
-
     def _fused_weight(self):
         return self._no_weight
 
     def _fused_grad_weight(self):
         return self._no_weight
 
+    def forward(self, x):
+        """The activation of every element of ``x``; ``x`` is kept for :meth:`backward`.
+
+        Parameters
+        ----------
+        x : ndarray of shape (batch, width)
+            C-contiguous, of the layer's dtype, or of ``storage_dtype``
+            when that is set.  Kept by reference (not copied): do not
+            modify it before :meth:`backward`.
+
+        Returns
+        -------
+        ndarray of shape (batch, width)
+            Same dtype as ``x``; a view of the layer's work buffer,
+            overwritten by the next ``forward``.
+        """
+        raise NotImplementedError  # pragma: no cover
+
+    def backward(self, grad):
+        """Gradient with respect to the input of the last :meth:`forward`.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (batch, width)
+            Gradient of the loss with respect to the last output, C-contiguous,
+            of the dtype of that output.
+
+        Returns
+        -------
+        ndarray of shape (batch, width)
+            ``grad`` times the activation's derivative at the last input,
+            same dtype as ``grad``; a view of the layer's work buffer,
+            overwritten by the next ``backward``.
+        """
+        raise NotImplementedError  # pragma: no cover
+
     def forward_biased(self, z, bias):
-        """Add ``bias`` to ``z`` in place (z is kept) and apply the activation."""
+        """Add ``bias`` to ``z`` in place (z is kept) and apply the activation.
+
+        The fused step behind ``Dense.forward(x, act)``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (batch, width)
+            The preceding dense layer's ``x @ weight``, C-contiguous, of the
+            layer's dtype.  Modified in place: it becomes the
+            pre-activation ``z + bias``, which the layer keeps (with
+            ``storage_dtype``, a rounded copy of it) for
+            :meth:`backward_biased`.
+        bias : ndarray of shape (width,)
+            The dense layer's bias, of the layer's dtype.
+
+        Returns
+        -------
+        ndarray of shape (batch, width)
+            The activation of ``z + bias``, in ``storage_dtype`` if set,
+            else in the layer's dtype; a view of a work buffer, overwritten
+            by the next call.  GELU's subnormal outputs are set to zero
+            where the compiled helper or ``storage_dtype`` is in use.
+        """
         if self.storage_dtype is not None:
             return self._forward_stored(z, bias)
         if self._kind is not None and fused_available():
@@ -263,7 +423,30 @@ class Activation(Layer):
         return self.forward(z)
 
     def backward_biased(self, grad, grad_bias):
-        """Gradient w.r.t. the pre-activation (returned); bias gradient into grad_bias."""
+        """Gradient w.r.t. the pre-activation (returned); bias gradient into grad_bias.
+
+        The fused step behind ``Dense.backward`` after
+        :meth:`forward_biased`.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (batch, width)
+            Gradient of the loss with respect to the last output of
+            :meth:`forward_biased`, C-contiguous, of the layer's dtype (with
+            ``storage_dtype`` it is rounded to that dtype first).
+        grad_bias : ndarray of shape (width,)
+            Of the layer's dtype; overwritten with the column sums of the
+            returned gradient (the gradient of the dense layer's bias).
+
+        Returns
+        -------
+        ndarray of shape (batch, width)
+            The gradient with respect to the pre-activation ``z + bias``, in
+            the layer's dtype; a view of a work buffer, overwritten by the
+            next call.  A PReLU layer also overwrites ``grad_weight``.  GELU's
+            subnormal gradients are set to zero where the compiled helper or
+            ``storage_dtype`` is in use.
+        """
         if self.storage_dtype is not None:
             return self._backward_stored(grad, grad_bias)
         if self._kind is not None and fused_available():
@@ -325,6 +508,18 @@ class Activation(Layer):
         """Store activations in ``dtype`` (bfloat16) for a float32 layer; None: the layer dtype.
 
         Parameters and gradients stay in the layer dtype (mixed precision).
+
+        Parameters
+        ----------
+        dtype : bfloat16 or None
+            ``ml_dtypes.bfloat16`` (or its name, with ml_dtypes imported),
+            or None to store in the layer's dtype again.  Sets
+            :attr:`storage_dtype`.
+
+        Raises
+        ------
+        TypeError
+            ``dtype`` is not bfloat16, or the layer is not float32.
         """
         if dtype is None:
             self.storage_dtype = None
@@ -354,7 +549,12 @@ def _flush_subnormals_16(a):
 
 
 class ReLU(Activation):
-    """max(x, 0)."""
+    """max(x, 0).
+
+    Parameters
+    ----------
+    dtype : float32 or float64
+    """
 
     name = "relu"
     _kind = _KIND_RELU
@@ -367,7 +567,19 @@ class ReLU(Activation):
 
 
 class LeakyReLU(Activation):
-    """x if x > 0 else negative_slope * x (PyTorch's default slope 0.01)."""
+    """x if x > 0 else negative_slope * x (PyTorch's default slope 0.01).
+
+    Parameters
+    ----------
+    negative_slope : float
+        The slope for negative inputs.
+    dtype : float32 or float64
+
+    Raises
+    ------
+    ValueError
+        ``negative_slope`` is not finite.
+    """
 
     name = "leaky_relu"
     _kind = _KIND_LEAKY
@@ -401,6 +613,17 @@ class PReLU(Activation):
     init : float
         Initial slope, 0.25 as in PyTorch.  Learned slopes may become
         negative or exceed 1; nothing constrains them.
+    dtype : float32 or float64
+
+    Attributes
+    ----------
+    weight, grad_weight : ndarray of shape (num_parameters,)
+        The slopes and their gradient, of the layer's dtype.
+
+    Raises
+    ------
+    ValueError
+        ``num_parameters`` is below 1.
     """
 
     name = "prelu"
@@ -435,6 +658,11 @@ class PReLU(Activation):
         return fa.prelu(x, self._weight_as(x.dtype), axis=1, out=self._out(x))
 
     def backward(self, grad):
+        """As :meth:`Activation.backward`; also overwrites ``grad_weight``.
+
+        ``grad_weight`` receives the gradient of the loss with respect to
+        the slopes (one per unit, or their total for a shared slope).
+        """
         grad_input, grad_weight = fa.prelu_backward(
             grad, self._x, self._weight_as(self._x.dtype), axis=1)
         self.grad_weight[...] = np.reshape(grad_weight, self.grad_weight.shape)
@@ -444,7 +672,19 @@ class PReLU(Activation):
 
 
 class GELU(Activation):
-    """x * Phi(x), exact (``approximate="none"``) or with the tanh formula."""
+    """x * Phi(x), exact (``approximate="none"``) or with the tanh formula.
+
+    Parameters
+    ----------
+    approximate : {"none", "tanh"}
+        ``"none"``: the exact GELU; ``"tanh"``: the tanh approximation.
+    dtype : float32 or float64
+
+    Raises
+    ------
+    ValueError
+        ``approximate`` is neither ``"none"`` nor ``"tanh"``.
+    """
 
     name = "gelu"
     # GELU of inputs below about -13 (float32) is subnormal, and so is its
@@ -477,6 +717,41 @@ def make_activation(name, width, dtype=np.float32, *, negative_slope=0.01,
     ``width`` is the number of units (used by PReLU's per-unit slopes).
     ``storage_dtype`` (bfloat16, with ``dtype`` float32) keeps the layer's
     pre-activation and output in bfloat16 (mixed precision).
+
+    Parameters
+    ----------
+    name : str
+        ``"relu"``, ``"leaky_relu"``, ``"prelu"``, ``"gelu"`` or
+        ``"gelu_tanh"``; case and surrounding spaces are ignored, ``-``
+        reads as ``_``, and ``"leakyrelu"`` and ``"gelu_approx"`` are
+        accepted too.
+    width : int
+        Number of units; PReLU gets one slope per unit.
+    dtype : float32 or float64
+        The layer's dtype.
+    negative_slope : float
+        Leaky ReLU's slope (other activations ignore it).
+    prelu_init : float
+        PReLU's initial slope (other activations ignore it).
+    shared_prelu : bool
+        PReLU with one slope shared by all units instead of ``width``.
+    storage_dtype : bfloat16 or None
+        See :meth:`Activation.set_storage_dtype`.
+
+    Returns
+    -------
+    Activation
+        A new :class:`ReLU`, :class:`LeakyReLU`, :class:`PReLU` or
+        :class:`GELU`.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``name``, or a parameter the layer refuses (a non-finite
+        ``negative_slope``, ``width`` below 1 for PReLU).
+    TypeError
+        ``dtype`` is neither float32 nor float64, or ``storage_dtype`` is
+        neither None nor bfloat16 on a float32 layer.
     """
     act = _make_activation(name, width, dtype, negative_slope, prelu_init, shared_prelu)
     act.set_storage_dtype(storage_dtype)

@@ -8,7 +8,19 @@ __all__ = ["SoftmaxCrossEntropy", "log_softmax"]
 
 
 def log_softmax(logits):
-    """Row-wise log-softmax, shifted by each row's maximum (no overflow)."""
+    """Row-wise log-softmax, shifted by each row's maximum (no overflow).
+
+    Parameters
+    ----------
+    logits : array_like of shape (n, classes)
+        ``classes`` at least 1.
+
+    Returns
+    -------
+    ndarray of shape (n, classes)
+        ``logits - logsumexp(logits, axis=1)``, a new array of the floating
+        dtype of ``logits`` (float64 for integer logits).
+    """
     logits = np.asarray(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -23,6 +35,11 @@ class SoftmaxCrossEntropy:
     reused buffer.  Every row is shifted by its maximum before
     exponentiating, so large logits neither overflow nor lose the loss.
     Labels are trusted here (the model checks them once per ``fit``).
+
+    Parameters
+    ----------
+    dtype : float32 or float64
+        The dtype of the logits and of the gradient.
     """
 
     def __init__(self, dtype=np.float32):
@@ -31,6 +48,29 @@ class SoftmaxCrossEntropy:
         self._empty = np.zeros(0, dtype=self.dtype)
 
     def forward_backward(self, logits, labels):
+        """Mean loss, correct count and gradient of a batch, in one pass.
+
+        Parameters
+        ----------
+        logits : ndarray of shape (n, classes)
+            C-contiguous, of the loss's dtype; not modified.
+        labels : ndarray of shape (n,)
+            Class indices in ``0..classes-1``, C-contiguous int32.  They are
+            trusted: the compiled helper raises ValueError for a label out
+            of range, the NumPy fallback does not check them.
+
+        Returns
+        -------
+        loss : float
+            Mean cross-entropy (natural logarithm), summed in float64.
+        correct : int
+            Rows whose largest logit (the first, on ties) is the label.
+        grad : ndarray of shape (n, classes)
+            Gradient of the mean loss with respect to ``logits``, of the
+            loss's dtype: ``(softmax(logits) - onehot(labels)) / n``.  A view
+            of a work buffer, overwritten by the next call.  The compiled
+            helper sets the entries below the smallest normal number to zero.
+        """
         n, c = logits.shape
         grad = self._buf.get("grad", n, c)
         if _layers.fused_available():
@@ -54,6 +94,19 @@ class SoftmaxCrossEntropy:
         return loss, correct, grad
 
     def loss(self, logits, labels):
-        """Mean loss only (no gradient kept); any batch size."""
+        """Mean loss only (no gradient kept); any batch size.
+
+        Parameters
+        ----------
+        logits : array_like of shape (n, classes)
+            Converted to float64 (a copy; the argument is not modified).
+        labels : array_like of int, shape (n,)
+            Class indices in ``0..classes-1``, not checked.
+
+        Returns
+        -------
+        float
+            Mean cross-entropy (natural logarithm), computed in float64.
+        """
         logp = log_softmax(np.asarray(logits, dtype=np.float64))
         return float(-np.mean(logp[np.arange(len(labels)), labels]))

@@ -42,6 +42,23 @@ def shuffle_rng(seed):
     ``MLP.fit(..., seed=s)`` draws the order of epoch ``e`` as the ``e``-th
     call of ``shuffle_rng(s).permutation(n_train)``; a benchmark can replay
     exactly the same batches in another framework.
+
+    Parameters
+    ----------
+    seed : int or None
+        A non-negative integer; None draws fresh entropy from the operating
+        system (an unrepeatable order).
+
+    Returns
+    -------
+    numpy.random.Generator
+        A new generator, seeded with ``[seed, 0x5EED]`` (so its stream
+        differs from that of the model's initial weights).
+
+    Raises
+    ------
+    ValueError
+        ``seed`` is negative.
     """
     if seed is None:
         return np.random.default_rng()
@@ -173,17 +190,39 @@ class MLP:
             setattr(layer, "grad_" + name, g)
 
     def parameter_pairs(self):
-        """``[(params, grads)]``: the flat parameter and gradient arrays, for an optimiser."""
+        """``[(params, grads)]``: the flat parameter and gradient arrays, for an optimiser.
+
+        Returns
+        -------
+        list of (ndarray, ndarray)
+            One pair of 1-D arrays of the model's dtype, which hold every
+            parameter and every gradient (each starts on a multiple of 16
+            elements; the gaps are zero).  They are the model's storage,
+            not copies: the layers' parameters and ``grad_*`` attributes
+            are views of them.
+        """
         return [(self._flat_params, self._flat_grads)]
 
     def named_parameters(self):
-        """``[(name, array)]`` of every parameter, e.g. ``("layers.0.weight", W)``."""
+        """``[(name, array)]`` of every parameter, e.g. ``("layers.0.weight", W)``.
+
+        Returns
+        -------
+        list of (str, ndarray)
+            ``"layers.<i>.<name>"``, with ``i`` the layer's index in
+            :attr:`layers` (activations count) and ``name`` one of its
+            ``param_names``: a dense layer's ``weight`` of shape ``(in,
+            out)`` and ``bias`` of shape ``(out,)``, a PReLU's ``weight`` of
+            shape ``(width,)``.  The arrays are writable views of the
+            model's parameters, in the model's dtype.
+        """
         return [(f"layers.{i}.{name}", param)
                 for i, layer in enumerate(self.layers)
                 for name, param, _grad in layer.parameters()]
 
     @property
     def num_parameters(self):
+        """The number of trainable values (int), without the alignment gaps."""
         return sum(p.size for _n, p in self.named_parameters())
 
     # ------------------------------------------------------------------
@@ -253,6 +292,26 @@ class MLP:
         """Mean loss on (X, y); the gradients are left in each layer's ``grad_*``.
 
         Returns the loss.  ``parameter_pairs()[0][1]`` holds all gradients.
+
+        Parameters
+        ----------
+        X : array_like of shape (samples, features)
+            Numbers (bool, integer or floating), finite, converted to the
+            model's dtype.  All of X is one batch.
+        y : array_like of int, shape (samples,)
+            Class labels in ``0..classes-1`` (integral floats are accepted).
+
+        Returns
+        -------
+        float
+            The mean cross-entropy of the batch.  The gradients of the mean
+            loss are written (overwritten, not accumulated) into the layers'
+            ``grad_*`` arrays; the parameters are not changed.
+
+        Raises
+        ------
+        TypeError, ValueError
+            X or y is not as described; the message names which.
         """
         X = self._check_x(X)
         y = self._check_y(y, X.shape[0])
@@ -268,6 +327,26 @@ class MLP:
         """Class probabilities, shape ``(samples, classes)``, in the model dtype.
 
         A dask X gives a lazy dask array, computed block by block.
+
+        Parameters
+        ----------
+        X : array_like of shape (samples, features)
+            Numbers (bool, integer or floating), finite, converted to the
+            model's dtype.  A dask array is checked block by block.
+        batch_size : int
+            Samples per forward pass (bounds the memory used); positive.
+
+        Returns
+        -------
+        ndarray of shape (samples, classes)
+            The softmax of the logits, each row summing to 1, of the
+            model's dtype (float32 for a bfloat16 model); a dask array for
+            a dask X, with the weights as they are at the call.
+
+        Raises
+        ------
+        TypeError, ValueError
+            X is not as described; the message says how.
         """
         X = self._check_x(X)
         if _batches.is_dask(X):
@@ -278,7 +357,27 @@ class MLP:
         return out
 
     def predict(self, X, batch_size=1024):
-        """Predicted class per sample (int64 array; lazy for a dask X)."""
+        """Predicted class per sample (int64 array; lazy for a dask X).
+
+        Parameters
+        ----------
+        X : array_like of shape (samples, features)
+            Numbers (bool, integer or floating), finite, converted to the
+            model's dtype.  A dask array is checked block by block.
+        batch_size : int
+            Samples per forward pass (bounds the memory used); positive.
+
+        Returns
+        -------
+        ndarray of int64, shape (samples,)
+            The class with the largest logit (the first, on ties); a dask
+            array for a dask X, with the weights as they are at the call.
+
+        Raises
+        ------
+        TypeError, ValueError
+            X is not as described; the message says how.
+        """
         X = self._check_x(X)
         if _batches.is_dask(X):
             return _batches.predict(self, X, batch_size, proba=False)
@@ -288,13 +387,45 @@ class MLP:
         return out
 
     def loss(self, X, y, batch_size=1024):
-        """Mean cross-entropy on (X, y), accumulated in float64."""
+        """Mean cross-entropy on (X, y), accumulated in float64.
+
+        ``evaluate(X, y, batch_size)["loss"]``; see :meth:`evaluate` for
+        the parameters and errors.
+
+        Returns
+        -------
+        float
+        """
         return self.evaluate(X, y, batch_size)["loss"]
 
     def evaluate(self, X, y, batch_size=1024):
         """``{"loss": mean cross-entropy, "accuracy": fraction correct}``.
 
         Dask arrays are evaluated block by block with the current scheduler.
+
+        Parameters
+        ----------
+        X : array_like of shape (samples, features)
+            Numbers (bool, integer or floating), finite, converted to the
+            model's dtype.  NumPy or dask.
+        y : array_like of int, shape (samples,)
+            Class labels in ``0..classes-1`` (integral floats are accepted);
+            NumPy or dask.
+        batch_size : int
+            Samples per forward pass (bounds the memory used); positive.
+
+        Returns
+        -------
+        dict
+            ``"loss"``: the mean cross-entropy (natural logarithm),
+            accumulated in float64; ``"accuracy"``: the fraction of samples
+            whose largest logit is the label.  Both are floats, computed
+            now (also for dask arrays).
+
+        Raises
+        ------
+        TypeError, ValueError
+            X or y is not as described; the message names which.
         """
         X = self._check_x(X)
         y = self._check_y(y, X.shape[0])
@@ -324,18 +455,26 @@ class MLP:
 
         Parameters
         ----------
-        X : array (samples, features); y : int array (samples,)
-            Dask arrays are streamed a block at a time; see docs/dask.md
+        X : array_like of shape (samples, features)
+            Numbers, finite, converted to the model's dtype.  Dask arrays
+            (X, y or both) are streamed a block at a time; see docs/dask.md
             for the batch order.
+        y : array_like of int, shape (samples,)
+            Class labels in ``0..classes-1``.
         epochs, batch_size : int
             The last batch of an epoch may be smaller (it is not dropped).
         validation_split : float in [0, 1)
             Hold out this fraction of the samples, taken from the *end* of
             X (before shuffling), for validation.  Ignored when
             ``validation_data=(X_val, y_val)`` is given.
+        validation_data : (X_val, y_val), optional
+            Validation samples, checked like X and y.
         optimizer : "adam", "sgd" or an :class:`~fastact.nn.optim.Optimizer`
             built on ``self.parameter_pairs()``; the name form uses ``lr``,
             ``momentum`` (SGD) and ``weight_decay``.
+        lr, momentum, weight_decay : float
+            Settings of a named optimiser (see :func:`make_optimizer`);
+            ignored when ``optimizer`` is an Optimizer.
         shuffle : bool
             Reshuffle every epoch with ``shuffle_rng(seed)``.
         seed : int or numpy.random.Generator, optional
@@ -368,24 +507,33 @@ class MLP:
             the first run's.  The final weights are bit-identical to those of
             a run that was never stopped.
 
-        Ctrl-C (SIGINT, in the main thread) stops training at the end of the
-        current step: the checkpoint is written if one is asked for, and
-        :class:`~fastact.nn.model.TrainingInterrupted` (a ``KeyboardInterrupt``)
-        is raised.  A second Ctrl-C interrupts at once.
-
-        Raises
-        ------
-        FloatingPointError
-            The loss or the weights became NaN or infinite; the message names
-            the epoch and step.  No checkpoint is written from that state.
-
         Returns
         -------
         dict of lists
             ``loss`` and ``accuracy`` (training, averaged over the epoch's
             batches), ``val_loss`` and ``val_accuracy`` (if validating),
             ``epoch_time`` (seconds of shuffling and training steps) and
-            ``eval_time`` (seconds of validation).
+            ``eval_time`` (seconds of validation).  The model's parameters
+            are updated in place.
+
+        Raises
+        ------
+        FloatingPointError
+            The loss or the weights became NaN or infinite; the message names
+            the epoch and step.  No checkpoint is written from that state.
+        TypeError, ValueError
+            An argument is not as described; the message names it.
+        CheckpointError
+            ``resume`` names a damaged checkpoint or one of another run.
+        TrainingInterrupted
+            Ctrl-C; see the notes.
+
+        Notes
+        -----
+        Ctrl-C (SIGINT, in the main thread) stops training at the end of the
+        current step: the checkpoint is written if one is asked for, and
+        :class:`~fastact.nn.model.TrainingInterrupted` (a ``KeyboardInterrupt``)
+        is raised.  A second Ctrl-C interrupts at once.
         """
         epochs = _positive_int(epochs, "epochs") if epochs != 0 else 0
         batch_size = _positive_int(batch_size, "batch_size")
@@ -530,7 +678,17 @@ class MLP:
     # ------------------------------------------------------------------
 
     def config(self):
-        """The constructor arguments, JSON-friendly."""
+        """The constructor arguments, JSON-friendly.
+
+        Returns
+        -------
+        dict
+            ``sizes`` (list), ``activation``, ``negative_slope``,
+            ``prelu_init``, ``dtype`` (the name: ``"float32"``,
+            ``"float64"`` or ``"bfloat16"``) and ``seed``.
+            ``MLP(**model.config())`` builds the same network with the same
+            initial weights (not the trained ones: see :meth:`save`).
+        """
         return {
             "sizes": list(self.sizes),
             "activation": self.activation,
@@ -546,6 +704,23 @@ class MLP:
         The file is written exactly at ``path`` (no suffix is added), through
         a temporary file renamed over it, so a crash never leaves a
         half-written model.  Returns ``path``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (replaced if it exists); missing parent
+            folders are created.
+
+        Returns
+        -------
+        str or path-like
+            ``path``, as given.
+
+        Raises
+        ------
+        OSError
+            The file or its folder cannot be written; an existing file is
+            then left as it was.
         """
         header = {"format": "fastact.nn.MLP", "version": FORMAT_VERSION, "config": self.config()}
         arrays = {name: param for name, param in self.named_parameters()}
@@ -561,7 +736,28 @@ class MLP:
 
     @classmethod
     def load(cls, path):
-        """Rebuild a model saved by :meth:`save`; it predicts bit-identically."""
+        """Rebuild a model saved by :meth:`save`; it predicts bit-identically.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        MLP
+            A new model with the saved configuration and parameters (its
+            ``history`` is empty).
+
+        Raises
+        ------
+        FileNotFoundError
+            ``path`` does not exist.
+        ValueError
+            The file is not a fastact model, is damaged (a missing
+            parameter, a wrong shape, not a readable ``.npz``) or was
+            written by a newer fastact; the message names the file.
+        """
         try:
             with np.load(path, allow_pickle=False) as data:
                 if "__header__" not in data.files:

@@ -23,7 +23,33 @@ def _flat(a):
 
 
 class Optimizer:
-    """Base class; ``pairs`` is a list of (param, grad) arrays updated in place."""
+    """Base class; ``pairs`` is a list of (param, grad) arrays updated in place.
+
+    Parameters
+    ----------
+    pairs : iterable of (ndarray, ndarray)
+        Each parameter with its gradient: contiguous arrays of one shape
+        and floating dtype, such as ``MLP.parameter_pairs()``.  The
+        optimiser keeps flat views of them (no copies): :meth:`step`
+        writes the parameters in place and reads the gradients as they are
+        at that moment.
+    lr : float
+        Learning rate, finite and >= 0.
+
+    Attributes
+    ----------
+    pairs : list of (ndarray, ndarray)
+        The flat (1-D) views of the parameters and gradients.
+    lr : float
+    steps : int
+        Steps taken so far.
+
+    Raises
+    ------
+    ValueError
+        A gradient differs from its parameter in shape or dtype, or ``lr``
+        is negative or not finite.
+    """
 
     def __init__(self, pairs, lr):
         pairs = [(_flat(p), _flat(g)) for p, g in pairs]
@@ -38,6 +64,12 @@ class Optimizer:
         self.steps = 0
 
     def step(self):  # pragma: no cover - abstract
+        """Update every parameter in place from its current gradient.
+
+        One optimisation step: the parameters and the optimiser's own
+        buffers are overwritten and :attr:`steps` grows by one; the
+        gradients are only read.  Returns None.
+        """
         raise NotImplementedError
 
     # Names of the attributes that hold one state array per parameter pair,
@@ -46,7 +78,15 @@ class Optimizer:
     _hyperparameters = ("lr",)
 
     def hyperparameters(self):
-        """The settings that define the update, JSON-friendly (for checkpoints)."""
+        """The settings that define the update, JSON-friendly (for checkpoints).
+
+        Returns
+        -------
+        dict
+            ``"type"``: the class name, then each hyperparameter by name
+            (``lr``, and e.g. ``momentum`` or ``betas``; tuples as lists).
+            A resumed run must match it.
+        """
         return {"type": type(self).__name__,
                 **{name: _jsonable(getattr(self, name)) for name in self._hyperparameters}}
 
@@ -55,6 +95,14 @@ class Optimizer:
 
         The arrays are the optimiser's own buffers (not copies): write them
         out before the next :meth:`step`.
+
+        Returns
+        -------
+        dict
+            ``"steps"``: the step count; ``"arrays"``: the buffers, keyed
+            ``"<attribute>.<pair index>"`` (``"buffers.0"`` for SGD,
+            ``"exp_avg.0"`` and ``"exp_avg_sq.0"`` for Adam), each of its
+            parameter's shape and dtype.
         """
         arrays = {f"{name}.{i}": buf
                   for name in self._state_lists
@@ -62,7 +110,27 @@ class Optimizer:
         return {"steps": self.steps, "arrays": arrays}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned, copying into the existing buffers."""
+        """Restore what :meth:`state_dict` returned, copying into the existing buffers.
+
+        Everything is checked before anything is copied, so a refused state
+        leaves the optimiser unchanged.
+
+        Parameters
+        ----------
+        state : dict
+            ``{"steps": int, "arrays": {name: array}}`` with exactly the
+            names of :meth:`state_dict`, each array of the same shape and
+            dtype as the buffer it replaces.  The arrays are copied, not
+            kept.
+
+        Raises
+        ------
+        ValueError
+            The step count is not a non-negative integer, names are missing
+            or unexpected, or an array's shape or dtype differs.
+        KeyError
+            ``state`` lacks ``"steps"`` or ``"arrays"``.
+        """
         steps = state["steps"]
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"optimizer step count must be a non-negative integer, got {steps!r}")
@@ -98,6 +166,29 @@ class SGD(Optimizer):
     ``buf = momentum * buf + (1 - dampening) * g`` (``buf = g`` on the first
     step); ``p -= lr * (g + momentum * buf if nesterov else buf)``.
     PyTorch's defaults: lr=1e-3, momentum=0, dampening=0, weight_decay=0.
+
+    Parameters
+    ----------
+    pairs : iterable of (ndarray, ndarray)
+        See :class:`Optimizer`.
+    lr : float
+    momentum : float
+        >= 0; 0 is plain SGD.
+    dampening : float
+    weight_decay : float
+        L2 penalty added to the gradient.
+    nesterov : bool
+        Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
+
+    Attributes
+    ----------
+    buffers : list of ndarray
+        The momentum buffer of each pair (untouched when ``momentum`` is 0).
+
+    Raises
+    ------
+    ValueError
+        An argument out of range (see above and :class:`Optimizer`).
     """
 
     def __init__(self, pairs, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
@@ -145,6 +236,29 @@ class Adam(Optimizer):
     weight_decay=0.  Moments smaller than the smallest normal float are
     flushed to zero (they would otherwise slow every step down once ReLU
     units die and their moments decay into subnormals).
+
+    Parameters
+    ----------
+    pairs : iterable of (ndarray, ndarray)
+        See :class:`Optimizer`.
+    lr : float
+    betas : (float, float)
+        Decay rates of the first and second moment estimates, each in
+        [0, 1).
+    eps : float
+        >= 0, added to the denominator.
+    weight_decay : float
+        L2 penalty added to the gradient.
+
+    Attributes
+    ----------
+    exp_avg, exp_avg_sq : list of ndarray
+        The first and second moment estimates of each pair.
+
+    Raises
+    ------
+    ValueError
+        An argument out of range (see above and :class:`Optimizer`).
     """
 
     def __init__(self, pairs, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -185,7 +299,30 @@ class Adam(Optimizer):
 
 
 def make_optimizer(name, pairs, lr=1e-3, momentum=0.0, weight_decay=0.0):
-    """``"adam"`` or ``"sgd"`` (with ``momentum``) over ``pairs``."""
+    """``"adam"`` or ``"sgd"`` (with ``momentum``) over ``pairs``.
+
+    Parameters
+    ----------
+    name : str
+        ``"adam"`` or ``"sgd"``; case and surrounding spaces are ignored.
+    pairs : iterable of (ndarray, ndarray)
+        See :class:`Optimizer`.
+    lr : float
+    momentum : float
+        SGD's momentum; Adam ignores it.
+    weight_decay : float
+
+    Returns
+    -------
+    Optimizer
+        A new :class:`Adam` (PyTorch's default betas and eps) or
+        :class:`SGD` (no dampening, no Nesterov).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``name``, or an argument the optimiser refuses.
+    """
     key = str(name).strip().lower()
     if key == "adam":
         return Adam(pairs, lr=lr, weight_decay=weight_decay)

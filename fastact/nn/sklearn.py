@@ -127,10 +127,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+            Class labels, any values; at least two distinct ones.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            X or y is not valid (scikit-learn's checks), or y holds a single
+            class.
         """
         X, y = self._validate(X, y)
         classes, y_encoded = np.unique(y, return_inverse=True)
@@ -151,6 +158,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            ``classes`` is missing on the first call, y holds a label not in
+            ``classes_``, or X or y is not valid.
         """
         first = not hasattr(self, "model_")
         X, y = self._validate(X, y, reset=first)
@@ -170,16 +183,49 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            With the ``n_features_in_`` features seen in ``fit``.
+
         Returns
         -------
-        ndarray of float64
+        ndarray of float64, shape (n_samples, n_classes)
+            Computed in the model's ``dtype``, then widened; rows sum to 1.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Neither ``fit`` nor ``partial_fit`` has been called.
+        ValueError
+            X is not numeric, holds NaN or infinities, or has another
+            number of features than in ``fit``.
         """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         return self.model_.predict_proba(X).astype(np.float64)
 
     def predict(self, X):
-        """The most probable class label of each sample."""
+        """The most probable class label of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            With the ``n_features_in_`` features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels taken from ``classes_`` (same dtype).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Neither ``fit`` nor ``partial_fit`` has been called.
+        ValueError
+            X is not numeric, holds NaN or infinities, or has another
+            number of features than in ``fit``.
+        """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         return self.classes_[self.model_.predict(X)]
