@@ -202,7 +202,7 @@ def test_fused_loops_check_lengths():
         f.bias_act_forward(z, np.zeros(2, np.float32), z.copy(), 0, 0.0, np.zeros(1, np.float32))
     with pytest.raises(ValueError, match="prelu weight"):
         f.bias_act_forward(z, np.zeros(3, np.float32), z.copy(), 2, 0.0, np.zeros(2, np.float32))
-    with pytest.raises(ValueError, match="label is outside"):
+    with pytest.raises(ValueError, match="class indices in 0..2"):
         f.softmax_cross_entropy(z, np.array([0, 3], np.int32), z.copy(),
                                 np.zeros(0, np.float32), np.zeros(0, np.float32))
     with pytest.raises(ValueError):  # mixed dtypes
@@ -418,6 +418,29 @@ def test_bad_arguments_give_clear_errors():
         model.predict(np.zeros((2, 7)))
 
 
+@pytest.mark.parametrize("batch_size, exc", [(0, ValueError), (-1, ValueError),
+                                             (2.5, TypeError), (None, TypeError)])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "evaluate", "loss"])
+def test_inference_batch_size_is_checked(method, batch_size, exc):
+    """batch_size=-1 used to run no batch at all and return np.empty's contents."""
+    X, y = blobs(20, 6, 3)
+    model = MLP((6, 4, 3), seed=0)
+    args = (X,) if method.startswith("predict") else (X, y)
+    with pytest.raises(exc, match="batch_size"):
+        getattr(model, method)(*args, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("cls", [nn.ReLU, nn.LeakyReLU, nn.GELU])
+def test_activation_layer_rejects_another_dtype(cls):
+    layer = cls(dtype=np.float32)
+    with pytest.raises(TypeError, match="layer of dtype float32: arrays must be float32, "
+                                        "got float64"):
+        layer.forward(np.ones((2, 3)))
+    layer.forward(np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError, match="got float64"):
+        layer.backward(np.ones((2, 3)))
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_is_reported():
     X, y = blobs(64, 6, 3)
@@ -522,3 +545,15 @@ def test_cli_bad_arguments(capsys):
         _cli(["compare", "--activations", "relu,swish", "--no-download"])
     assert info.value.code == 2
     assert "unknown activation(s) swish" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [-1, 3])
+def test_loss_rejects_labels_out_of_range(fused, bad):
+    """A negative label would index from the end in NumPy: a silent wrong loss."""
+    loss = nn.SoftmaxCrossEntropy(np.float32)
+    logits = np.zeros((4, 3), np.float32)
+    labels = np.array([0, 1, bad, 2], np.int32)
+    with pytest.raises(ValueError, match="0..2"):
+        loss.forward_backward(logits, labels)
+    with pytest.raises(ValueError, match="0..2"):
+        loss.loss(logits, labels)

@@ -301,5 +301,6 @@ def softmax_cross_entropy(const real[:, ::1] logits, const int[::1] labels,
                 for j in range(cols):
                     grad_bias[j] += gr[j]
     if bad:
-        raise ValueError("softmax_cross_entropy: a label is outside 0..C-1")
+        raise ValueError(f"labels must be class indices in 0..{cols - 1}: "
+                         f"softmax_cross_entropy got one outside")
     return (total / rows if rows > 0 else 0.0), correct

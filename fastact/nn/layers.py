@@ -495,7 +495,14 @@ class Activation(Layer):
         return 0.0
 
     def _scratch(self, dtype):
-        return self._buf if dtype == self.dtype else self._store
+        if dtype == self.dtype:
+            return self._buf
+        if self.storage_dtype is not None and dtype == self.storage_dtype:
+            return self._store
+        allowed = str(self.dtype) + ("" if self.storage_dtype is None
+                                     else f" or {self.storage_dtype}")
+        raise TypeError(f"{type(self).__name__} layer of dtype {self.dtype}: arrays must be "
+                        f"{allowed}, got {dtype}")
 
     def _out(self, x):
         self._x = x

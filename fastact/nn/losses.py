@@ -55,9 +55,8 @@ class SoftmaxCrossEntropy:
         logits : ndarray of shape (n, classes)
             C-contiguous, of the loss's dtype; not modified.
         labels : ndarray of shape (n,)
-            Class indices in ``0..classes-1``, C-contiguous int32.  They are
-            trusted: the compiled helper raises ValueError for a label out
-            of range, the NumPy fallback does not check them.
+            Class indices in ``0..classes-1``, C-contiguous int32; a label
+            out of range is a ValueError.
 
         Returns
         -------
@@ -78,6 +77,7 @@ class SoftmaxCrossEntropy:
                 logits, labels, grad, self._empty, self._empty
             )
             return loss, correct, grad
+        _check_labels(labels, c)
         rows = np.arange(n)
         shift = self._buf.get("shift", n, 1)
         np.max(logits, axis=1, keepdims=True, out=shift)
@@ -101,7 +101,8 @@ class SoftmaxCrossEntropy:
         logits : array_like of shape (n, classes)
             Converted to float64 (a copy; the argument is not modified).
         labels : array_like of int, shape (n,)
-            Class indices in ``0..classes-1``, not checked.
+            Class indices in ``0..classes-1``; a label out of range is a
+            ValueError.
 
         Returns
         -------
@@ -109,4 +110,13 @@ class SoftmaxCrossEntropy:
             Mean cross-entropy (natural logarithm), computed in float64.
         """
         logp = log_softmax(np.asarray(logits, dtype=np.float64))
+        labels = np.asarray(labels)
+        _check_labels(labels, logp.shape[1])
         return float(-np.mean(logp[np.arange(len(labels)), labels]))
+
+
+def _check_labels(labels, classes):
+    """ValueError for a label outside 0..classes-1 (NumPy would wrap a negative one)."""
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"labels must be class indices in 0..{classes - 1}, got values from "
+                         f"{labels.min()} to {labels.max()}")

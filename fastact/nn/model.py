@@ -320,6 +320,7 @@ class MLP:
         return loss
 
     def _logits_chunks(self, X, batch_size):
+        batch_size = _positive_int(batch_size, "batch_size")
         for start in range(0, X.shape[0], batch_size):
             yield start, self._forward(X[start:start + batch_size])
 
@@ -350,7 +351,7 @@ class MLP:
         """
         X = self._check_x(X)
         if _batches.is_dask(X):
-            return _batches.predict(self, X, batch_size, proba=True)
+            return _batches.predict(self, X, _positive_int(batch_size, "batch_size"), proba=True)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         for start, logits in self._logits_chunks(X, batch_size):
             out[start:start + logits.shape[0]] = np.exp(log_softmax(logits))
@@ -380,7 +381,7 @@ class MLP:
         """
         X = self._check_x(X)
         if _batches.is_dask(X):
-            return _batches.predict(self, X, batch_size, proba=False)
+            return _batches.predict(self, X, _positive_int(batch_size, "batch_size"), proba=False)
         out = np.empty(X.shape[0], dtype=np.int64)
         for start, logits in self._logits_chunks(X, batch_size):
             out[start:start + logits.shape[0]] = np.argmax(logits, axis=1)
