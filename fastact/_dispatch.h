@@ -188,8 +188,9 @@ __attribute__((target("avx512f"))) static void fa_stream_store_avx512(const void
 }
 #endif
 
-/* float32 GELU loops of a level: the generic ones (base) or _gelu_x86.h's */
-#define FA_GELU32_base(name) name##_f32_base
+/* float32 GELU loops of a level: _gelu_sse2.h's (base) or _gelu_x86.h's */
+#include "_gelu_sse2.h"
+#define FA_GELU32_base(name) FA_GS_LOOP32(name)
 #define FA_GELU32_avx2(name) name##_f32_avx2_vec
 #define FA_GELU32_avx512(name) name##_f32_avx512_vec
 /* float64 GELU loops of a level: the generic ones, or _gelu_f64_x86.h's */
