@@ -124,13 +124,15 @@ static inline __m128 fa_gs_f40(__m128 ac)
     __m128 scale, e = fa_gs_exp(ac, &scale);
     __m128 t = _mm_div_ps(ac, _mm_add_ps(ac, FA_GS_V(FA_GS_KG)));
     __m128 u = _mm_sub_ps(t, FA_GS_V(FA_GS_TCG));
-    __m128 p = FA_GS_MADD(FA_GS_V(FA_GS_G10), u, FA_GS_G9);
-    p = FA_GS_MADD(p, u, FA_GS_G8);
-    p = FA_GS_MADD(p, u, FA_GS_G7);
-    p = FA_GS_MADD(p, u, FA_GS_G6);
-    p = FA_GS_MADD(p, u, FA_GS_G5);
-    p = FA_GS_MADD(p, u, FA_GS_G4);
-    p = FA_GS_MADD(p, u, FA_GS_G3);
+    /* the high terms by Estrin's scheme (a shorter dependency chain keeps
+     * more vectors in flight), the last three by Horner's (as accurate as
+     * Horner's all through: the low terms carry the rounding) */
+    __m128 u2 = _mm_mul_ps(u, u);
+    __m128 h = _mm_add_ps(_mm_mul_ps(FA_GS_MADD(FA_GS_V(FA_GS_G10), u, FA_GS_G9), u2),
+                          FA_GS_MADD(FA_GS_V(FA_GS_G8), u, FA_GS_G7));
+    __m128 h2 = _mm_add_ps(_mm_mul_ps(FA_GS_MADD(FA_GS_V(FA_GS_G6), u, FA_GS_G5), u2),
+                           FA_GS_MADD(FA_GS_V(FA_GS_G4), u, FA_GS_G3));
+    __m128 p = _mm_add_ps(_mm_mul_ps(h, _mm_mul_ps(u2, u2)), h2);
     p = FA_GS_MADD(p, u, FA_GS_G2);
     p = FA_GS_MADD(p, u, FA_GS_G1);
     p = FA_GS_MADD(p, u, FA_GS_G0);
