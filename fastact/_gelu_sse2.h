@@ -68,7 +68,7 @@
 #define FA_GS_2LN2_HI (2.0f * 0.693145752f)   /* 16 bits: n*2ln2_hi exact for |n| < 256 */
 #define FA_GS_2LN2_LO (2.0f * 1.42860677e-06f)
 #define FA_GS_MLOG2E (-0.5f * 1.44269502f)
-#define FA_GS_MAGIC (12582912.0f + 167.0f)    /* 1.5*2^23 + 127 + 40: bits << 23 = 2^(n+40) */
+#define FA_GS_MAGIC (12582912.0f + 127.0f)    /* 1.5*2^23 + 127: bits << 23 = 2^n */
 #define FA_GS_2M40 9.094947017729282379e-13f   /* 2^-40 */
 #define FA_GS_AMAX 15.0f                      /* gelu(-15), gelu'(-15) underflow */
 
@@ -76,13 +76,13 @@
 #define FA_GS_MADD(p, s, c) _mm_add_ps(_mm_mul_ps(p, s), FA_GS_V(c))
 
 /* a clamped (NaN kept); returns e with exp(-a^2/2) = 2^(n+40) * 2^-40 * (1 + e),
- * *scale = 2^(n+40) */
-static inline __m128 fa_gs_exp(__m128 ac, __m128 *scale)
+ * *kbits: the bits of 1.5*2^23 + 127 + n (<< 23: 2^n, or 2^(n+40) after adding 40) */
+static inline __m128 fa_gs_exp(__m128 ac, __m128i *kbits)
 {
     __m128 ah = _mm_and_ps(ac, _mm_castsi128_ps(_mm_set1_epi32((int)0xFFFFF000u)));
     __m128 al = _mm_sub_ps(ac, ah);
     __m128 s = _mm_mul_ps(ah, ah);                                     /* exact */
-    __m128 sl = _mm_add_ps(_mm_mul_ps(_mm_add_ps(ah, ah), al), _mm_mul_ps(al, al));
+    __m128 sl = _mm_mul_ps(_mm_add_ps(ah, ac), al);                    /* 2 ah al + al^2 */
     __m128 k = _mm_add_ps(_mm_mul_ps(s, FA_GS_V(FA_GS_MLOG2E)), FA_GS_V(FA_GS_MAGIC));
     __m128 n = _mm_sub_ps(k, FA_GS_V(FA_GS_MAGIC));
     __m128 z = _mm_add_ps(_mm_add_ps(s, _mm_mul_ps(n, FA_GS_V(FA_GS_2LN2_HI))),
@@ -91,7 +91,7 @@ static inline __m128 fa_gs_exp(__m128 ac, __m128 *scale)
     __m128 q = _mm_add_ps(FA_GS_MADD(FA_GS_V(FA_GS_E2), z, FA_GS_E1),
                           _mm_mul_ps(FA_GS_MADD(FA_GS_V(FA_GS_E4), z, FA_GS_E3), z2));
     q = _mm_add_ps(q, _mm_mul_ps(FA_GS_MADD(FA_GS_V(FA_GS_E6), z, FA_GS_E5), _mm_mul_ps(z2, z2)));
-    *scale = _mm_castsi128_ps(_mm_slli_epi32(_mm_castps_si128(k), 23));
+    *kbits = _mm_castps_si128(k);
     return _mm_mul_ps(q, z);
 }
 
@@ -112,16 +112,19 @@ static inline __m128 fa_gs_scale_down(__m128 f)
 
 /* |x| beyond this: F and G may be subnormal (F(13) = 7.9e-38, G(13) = -1e-36) */
 #define FA_GS_SUBNORMAL_FROM 13.0f
+/* 2^n (normal for |x| <= 13: n >= -122) and 2^(n+40) from fa_gs_exp's kbits */
+#define FA_GS_2N(kb) _mm_castsi128_ps(_mm_slli_epi32(kb, 23))
+#define FA_GS_2N40(kb) _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(kb, _mm_set1_epi32(40)), 23))
 #if defined(__GNUC__) || defined(__clang__)
 #define FA_GS_LIKELY(c) __builtin_expect(!!(c), 1)
 #else
 #define FA_GS_LIKELY(c) (c)
 #endif
 
-/* F * 2^40 = a*Phi(-a) * 2^40 */
-static inline __m128 fa_gs_f40(__m128 ac)
+/* a*Phi(-a) = y * 2^n: returns y, *kbits as from fa_gs_exp */
+static inline __m128 fa_gs_f(__m128 ac, __m128i *kbits)
 {
-    __m128 scale, e = fa_gs_exp(ac, &scale);
+    __m128 e = fa_gs_exp(ac, kbits);
     __m128 t = _mm_div_ps(ac, _mm_add_ps(ac, FA_GS_V(FA_GS_KG)));
     __m128 u = _mm_sub_ps(t, FA_GS_V(FA_GS_TCG));
     /* the high terms by Estrin's scheme (a shorter dependency chain keeps
@@ -137,13 +140,13 @@ static inline __m128 fa_gs_f40(__m128 ac)
     p = FA_GS_MADD(p, u, FA_GS_G1);
     p = FA_GS_MADD(p, u, FA_GS_G0);
     p = _mm_mul_ps(t, p);                                               /* P(a) */
-    return _mm_mul_ps(_mm_add_ps(p, _mm_mul_ps(p, e)), scale);
+    return _mm_add_ps(p, _mm_mul_ps(p, e));
 }
 
-/* G * 2^40 = (Phi(-a) - a*phi(a)) * 2^40 */
-static inline __m128 fa_gs_g40(__m128 ac)
+/* Phi(-a) - a*phi(a) = y * 2^n: returns y, *kbits as from fa_gs_exp */
+static inline __m128 fa_gs_g(__m128 ac, __m128i *kbits)
 {
-    __m128 scale, e = fa_gs_exp(ac, &scale);
+    __m128 e = fa_gs_exp(ac, kbits);
     __m128 t = _mm_div_ps(ac, _mm_add_ps(ac, FA_GS_V(FA_GS_KQ)));
     __m128 u = _mm_sub_ps(t, FA_GS_V(FA_GS_TCQ));
     __m128 u2 = _mm_mul_ps(u, u), u4 = _mm_mul_ps(u2, u2);
@@ -155,7 +158,7 @@ static inline __m128 fa_gs_g40(__m128 ac)
     p = _mm_add_ps(p, _mm_mul_ps(_mm_add_ps(p4, _mm_mul_ps(p8, u4)), u4));
     __m128 d = _mm_sub_ps(_mm_sub_ps(ac, FA_GS_V(FA_GS_RHI)), FA_GS_V(FA_GS_RLO));
     p = _mm_mul_ps(d, p);                                               /* D(a) */
-    return _mm_mul_ps(_mm_add_ps(p, _mm_mul_ps(p, e)), scale);
+    return _mm_add_ps(p, _mm_mul_ps(p, e));
 }
 
 /* Each vector: the common case (every |x| <= 13, or NaN) needs no care for
@@ -166,13 +169,14 @@ static inline __m128 fa_gs_gelu(__m128 x)
 {
     __m128 sign = _mm_and_ps(x, FA_GS_V(-0.0f)), a = _mm_xor_ps(x, sign);
     __m128 ac = _mm_min_ps(FA_GS_V(FA_GS_AMAX), a);
-    __m128 f40 = fa_gs_f40(ac);
+    __m128i kb;
+    __m128 y = fa_gs_f(ac, &kb);
     if (FA_GS_LIKELY(_mm_movemask_ps(_mm_cmpgt_ps(a, FA_GS_V(FA_GS_SUBNORMAL_FROM))) == 0)) {
-        __m128 f = _mm_mul_ps(f40, FA_GS_V(FA_GS_2M40));
+        __m128 f = _mm_mul_ps(y, FA_GS_2N(kb));                          /* 2^n normal here */
         /* x >= 0: x - F; x < 0: 0 - F with the sign set (-0.0 when F = 0); NaN: x */
         return _mm_or_ps(_mm_sub_ps(_mm_max_ps(_mm_setzero_ps(), x), f), sign);
     } else {
-        __m128 f = fa_gs_scale_down(f40);
+        __m128 f = fa_gs_scale_down(_mm_mul_ps(y, FA_GS_2N40(kb)));
         __m128 neg = _mm_cmplt_ps(x, _mm_setzero_ps());
         /* x >= 8: F < ulp(x)/2, so gelu(x) = x: F leaves the subtraction there */
         __m128 fz = _mm_and_ps(_mm_andnot_ps(neg, _mm_cmplt_ps(x, FA_GS_V(8.0f))), f);
@@ -183,13 +187,15 @@ static inline __m128 fa_gs_gelu(__m128 x)
 static inline __m128 fa_gs_gelu_grad(__m128 x)
 {
     __m128 a = _mm_andnot_ps(FA_GS_V(-0.0f), x);
-    __m128 g40 = fa_gs_g40(_mm_min_ps(FA_GS_V(FA_GS_AMAX), a));
+    __m128i kb;
+    __m128 y = fa_gs_g(_mm_min_ps(FA_GS_V(FA_GS_AMAX), a), &kb), g40;
     __m128 neg = _mm_cmplt_ps(x, _mm_setzero_ps()), gv;
     if (FA_GS_LIKELY(_mm_movemask_ps(_mm_cmpgt_ps(a, FA_GS_V(FA_GS_SUBNORMAL_FROM))) == 0)) {
-        gv = _mm_mul_ps(g40, FA_GS_V(FA_GS_2M40));
+        gv = _mm_mul_ps(y, FA_GS_2N(kb));
         return _mm_or_ps(_mm_and_ps(neg, gv), _mm_andnot_ps(neg, _mm_sub_ps(FA_GS_V(1.0f), gv)));
     }
     /* D < 0 there: scale |G| down, then put the sign back */
+    g40 = _mm_mul_ps(y, FA_GS_2N40(kb));
     __m128 gsign = _mm_and_ps(g40, FA_GS_V(-0.0f));
     gv = _mm_or_ps(fa_gs_scale_down(_mm_xor_ps(g40, gsign)), gsign);
     __m128 gz = _mm_andnot_ps(_mm_or_ps(neg, _mm_cmpge_ps(x, FA_GS_V(8.0f))), gv);   /* NaN kept */
@@ -243,6 +249,8 @@ static void fa_gelu_backward_f32_sse2(const float *g, const float *x, float *out
 #undef FA_GS_V
 #undef FA_GS_MADD
 #undef FA_GS_LIKELY
+#undef FA_GS_2N
+#undef FA_GS_2N40
 #else
 #define FA_HAVE_SSE2_GELU 0
 #define FA_GS_LOOP32(name) name##_f32_base
