@@ -47,15 +47,14 @@
 #define FA_GS_G9 0.02074376307427883f
 #define FA_GS_G10 0.055797070264816284f
 #define FA_GS_Q0 -0.48693370819091797f
-#define FA_GS_Q1 0.2658597230911255f
-#define FA_GS_Q2 -0.3235524296760559f
-#define FA_GS_Q3 0.294706255197525f
-#define FA_GS_Q4 -0.17955492436885834f
-#define FA_GS_Q5 0.045282140374183655f
-#define FA_GS_Q6 0.027752036228775978f
-#define FA_GS_Q7 -0.02328105829656124f
-#define FA_GS_Q8 -0.00446289824321866f
-#define FA_GS_Q9 0.00824667140841484f
+#define FA_GS_Q1 0.26585957407951355f
+#define FA_GS_Q2 -0.32355281710624695f
+#define FA_GS_Q3 0.29472029209136963f
+#define FA_GS_Q4 -0.17954213917255402f
+#define FA_GS_Q5 0.04495207592844963f
+#define FA_GS_Q6 0.027618851512670517f
+#define FA_GS_Q7 -0.020418681204319f
+#define FA_GS_Q8 -0.0040309252217411995f
 /* END GENERATED */
 /* exp(h) - 1 = h*(E1 + h*(E2 + ... )) on |h| <= 0.347 (tools/fit_gelu_f32.py);
  * here h = -z/2, so the coefficients below are E_k * (-1/2)^k */
@@ -154,8 +153,7 @@ static inline __m128 fa_gs_g(__m128 ac, __m128i *kbits)
                           _mm_mul_ps(FA_GS_MADD(FA_GS_V(FA_GS_Q3), u, FA_GS_Q2), u2));
     __m128 p4 = _mm_add_ps(FA_GS_MADD(FA_GS_V(FA_GS_Q5), u, FA_GS_Q4),
                            _mm_mul_ps(FA_GS_MADD(FA_GS_V(FA_GS_Q7), u, FA_GS_Q6), u2));
-    __m128 p8 = FA_GS_MADD(FA_GS_V(FA_GS_Q9), u, FA_GS_Q8);
-    p = _mm_add_ps(p, _mm_mul_ps(_mm_add_ps(p4, _mm_mul_ps(p8, u4)), u4));
+    p = _mm_add_ps(p, _mm_mul_ps(_mm_add_ps(p4, _mm_mul_ps(FA_GS_V(FA_GS_Q8), u4)), u4));
     __m128 d = _mm_sub_ps(_mm_sub_ps(ac, FA_GS_V(FA_GS_RHI)), FA_GS_V(FA_GS_RLO));
     p = _mm_mul_ps(d, p);                                               /* D(a) */
     return _mm_add_ps(p, _mm_mul_ps(p, e));

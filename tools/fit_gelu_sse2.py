@@ -31,7 +31,7 @@ from scipy.special import erfcx
 
 AMAX = 15.0
 K_G, DEG_G = 3.0, 10
-K_Q, DEG_Q = 4.0, 9
+K_Q, DEG_Q = 4.0, 8
 R_HI = np.float32(-0.7517915246935645) * -1          # root of D, as hi + lo
 R = 0.7517915246935645 + 1.4956759177009883e-17
 R_LO = np.float32(R - float(R_HI))
