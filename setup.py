@@ -209,6 +209,7 @@ def _extensions():
                 "fastact/_simd.h",
                 "fastact/_gelu_x86.h",
                 "fastact/_gelu_f64_x86.h",
+                "fastact/_gelu_sse2.h",
                 "fastact/_half.h",
             ],
         ),

@@ -67,12 +67,18 @@ typedef struct {
 
 /* ---- instantiate the loops ----------------------------------------------- */
 
+#include "_gelu_sse2.h" /* SSE2 float32 exact GELU for the baseline: fa_gelu_f32_sse2, ... */
+
 #define FA_ISA base
 #define FA_TARGET
 #define FA_NO_MASKED_LOADS  /* SSE2: a conditional load stops GCC's vectoriser */
 #define FA_T float
 #define FA_TS f32
+#if FA_HAVE_SSE2_GELU
+#define FA_GELU_EXACT_ELSEWHERE
+#endif
 #include "_loops.h"
+#undef FA_GELU_EXACT_ELSEWHERE
 #undef FA_T
 #undef FA_TS
 #define FA_T double
@@ -190,8 +196,8 @@ __attribute__((target("avx512f"))) static void fa_stream_store_avx512(const void
 }
 #endif
 
-/* float32 GELU loops of a level: the generic ones (base) or _gelu_x86.h's */
-#define FA_GELU32_base(name) name##_f32_base
+/* float32 GELU loops of a level: _gelu_sse2.h's (base) or _gelu_x86.h's */
+#define FA_GELU32_base(name) FA_GS_LOOP32(name)
 #define FA_GELU32_avx2(name) name##_f32_avx2_vec
 #define FA_GELU32_avx512(name) name##_f32_avx512_vec
 /* float64 GELU loops of a level: the generic ones, or _gelu_f64_x86.h's */

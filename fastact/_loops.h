@@ -9,7 +9,8 @@
  *   FA_ISA     the instruction-set suffix (base, avx2, avx512)
  *   FA_TARGET  a function attribute selecting that instruction set (may be empty)
  * and optionally FA_GELU_LOOPS_ELSEWHERE, when hand-vectorised GELU loops
- * (_gelu_x86.h) replace the generic ones for this type and level.
+ * (_gelu_x86.h) replace the generic ones for this type and level, or
+ * FA_GELU_EXACT_ELSEWHERE, when only the exact form's are replaced.
  *
  * The loops are plain C that GCC and Clang vectorise at -O3 with
  * -fno-trapping-math; the per-element maths lives in _simd.h.  Comparisons are
@@ -52,12 +53,14 @@ FA_TARGET static void FA_LOOP(fa_leaky_relu)(const FA_T *x, FA_T *out, fa_index 
 }
 
 #ifndef FA_GELU_LOOPS_ELSEWHERE
+#ifndef FA_GELU_EXACT_ELSEWHERE /* (the baseline's float32 exact form: _gelu_sse2.h) */
 FA_TARGET static void FA_LOOP(fa_gelu)(const FA_T *x, FA_T *out, fa_index n, double param)
 {
     (void)param;
     for (fa_index i = 0; i < n; i++)
         out[i] = FA_MATH(fa_gelu)(x[i]);
 }
+#endif
 
 FA_TARGET static void FA_LOOP(fa_gelu_tanh)(const FA_T *x, FA_T *out, fa_index n, double param)
 {
@@ -90,6 +93,7 @@ FA_TARGET static void FA_LOOP(fa_leaky_relu_backward)(const FA_T *g, const FA_T 
 }
 
 #ifndef FA_GELU_LOOPS_ELSEWHERE
+#ifndef FA_GELU_EXACT_ELSEWHERE
 FA_TARGET static void FA_LOOP(fa_gelu_backward)(const FA_T *g, const FA_T *x, FA_T *out,
                                                 fa_index n, double param)
 {
@@ -97,6 +101,7 @@ FA_TARGET static void FA_LOOP(fa_gelu_backward)(const FA_T *g, const FA_T *x, FA
     for (fa_index i = 0; i < n; i++)
         out[i] = g[i] * FA_MATH(fa_gelu_grad)(x[i]);
 }
+#endif
 
 FA_TARGET static void FA_LOOP(fa_gelu_tanh_backward)(const FA_T *g, const FA_T *x, FA_T *out,
                                                      fa_index n, double param)

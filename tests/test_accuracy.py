@@ -193,6 +193,38 @@ def test_gelu_float32_accuracy_at_saturation_and_subnormal_tail(simd_level, name
     _assert_gelu_float32_within_bars(float32_windows(), name, approximate)
 
 
+def float32_slow_path_windows():
+    """Every float32 within 1/32 of +-8 and +-13, alone and with +-20 in every
+    group of four: the SSE2 baseline finishes a vector holding some |x| > 13
+    without subnormal arithmetic (and returns x or 1 from x >= 8 on), so both
+    sides of each point must be right on either path."""
+    windows = []
+    for point in [8.0, 13.0]:
+        lo, hi = np.float32(point - 1 / 32), np.float32(point + 1 / 32)
+        every = np.arange(lo.view(np.int32), hi.view(np.int32), dtype=np.int32).view(np.float32)
+        windows += [every, -every]
+    x = np.concatenate(windows)
+    mixed = x.copy()
+    mixed[::4] = np.where(np.arange(mixed[::4].size) % 2 == 0, 20.0, -20.0).astype(np.float32)
+    return np.concatenate([x, mixed])
+
+
+@pytest.mark.parametrize("name, approximate", GELU_KINDS)
+def test_gelu_float32_accuracy_next_to_the_slow_path_points(simd_level, name, approximate):
+    _assert_gelu_float32_within_bars(float32_slow_path_windows(), name, approximate)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float32_nan_next_to_huge_values(simd_level, approximate):
+    """A NaN sharing a vector with |x| > 13 (the baseline's subnormal-safe
+    finish) still gives NaN, forward and backward."""
+    x = np.array([np.nan, 20, -np.inf, np.nan, -14, np.nan, 1.0, np.inf], np.float32)
+    nan = np.isnan(x)
+    forward = fa.gelu(x, approximate=approximate)
+    backward = fa.gelu_backward(np.ones_like(x), x, approximate=approximate)
+    assert np.array_equal(np.isnan(forward), nan) and np.array_equal(np.isnan(backward), nan)
+
+
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_float32_backward_is_g_times_derivative(simd_level, approximate, rng):
     """Far elements are finished in a separate step of the loop; their
