@@ -1129,38 +1129,39 @@ typedef struct {
 /* One vector's near pass, as the AVX-512 version above: near lanes get their
  * result, lanes past the saturation points their constant, and the other far
  * lanes join the queue (*nf of them so far, in *nv vectors; off holds the
- * vector's lane offsets in the block); for the backward those take 1 (so g
- * is stored there, and gx_far_flush multiplies it: out may alias g).  NaNs
+ * vector's offset in the block); for the backward those take 1 (so g is
+ * stored there, and gx_far_flush multiplies it: out may alias g).  NaNs
  * stay: the near pass already returns them. */
 GX_TGT gx_vf GX_N(gx_step)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form, int deriv, __m256i off,
                            GX_N(gx_queue) *q, int *nf, int *nv, int branchy)
 {
-    gx_vf a = VABS(x), r;
-    if (deriv) {
-        gx_vf g = GX_N(gx_near)(N, a, tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G);
-        r = GX_SUBSEL(MLT0(x), g, V1(1.0f), g);                 /* x < 0 ? G : 1 - G */
-    } else {
-        r = VSUB(VMAX0(x), GX_N(gx_near)(N, a, tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F));
-    }
+    gx_vf a = VABS(x);
+    gx_vf f = GX_N(gx_near)(N, a, deriv ? (tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G)
+                                        : (tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F));
     gx_m far = MGE(a, GX_NEAR_MAX);
-    if (!branchy || __builtin_expect(GX_ANY(far), 0)) {
+    int any = !branchy || __builtin_expect(GX_ANY(far), 0);
+    if (any) {
+        /* far lanes: F = +0 (G = -0.0), so the lines below give x or -0.0
+         * (1 or -0.0), the saturated results, without comparing for them */
+        f = deriv ? VSEL(far, V1(-0.0f), f) : MANDN(far, f);
         float sat = deriv ? (tanh_form ? FA_GX_SAT_TG : FA_GX_SAT_G) : (tanh_form ? FA_GX_SAT_TF : FA_GX_SAT_F);
         float satn = deriv ? (tanh_form ? FA_GX_SATN_TG : FA_GX_SATN_G)
                            : (tanh_form ? FA_GX_SATN_TF : FA_GX_SATN_F);
-        gx_m hi = MGE(x, sat), lo = MLE(x, -satn);
-        r = VSEL(hi, deriv ? V1(1.0f) : x, r);
-        r = VSEL(lo, V1(-0.0f), r);
-        gx_m mid = MANDN(MOR(hi, lo), far);
-        if (deriv)
-            r = VSEL(mid, V1(1.0f), r);
+        gx_m mid = _mm256_and_ps(_mm256_and_ps(far, _mm256_cmp_ps(x, V1(sat), _CMP_LT_OQ)),
+                                 _mm256_cmp_ps(x, V1(-satn), _CMP_GT_OQ));
         int bits = _mm256_movemask_ps(mid);
         __m256i lane = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)&fa_gx_compact8[bits]));
         _mm256_storeu_ps(q->fb + *nf, _mm256_permutevar8x32_ps(x, lane));
         _mm256_storeu_si256((__m256i *)(q->ix + *nf), _mm256_add_epi32(lane, off));
         *nf += __builtin_popcount((unsigned)bits);
         *nv += bits != 0;
+        if (deriv)      /* x < 0 ? G : 1 - G (the sign picks: gelu'(-0.0) = G(0) = 1/2) */
+            return VSEL(mid, V1(1.0f), _mm256_blendv_ps(VSUB(V1(1.0f), f), f, x));
     }
-    return r;
+    if (deriv)
+        return _mm256_blendv_ps(VSUB(V1(1.0f), f), f, x);
+    /* max(-0.0, x) - F: x < 0 gives -0.0 - F = -F (and -0.0 where F = +0) */
+    return VSUB(_mm256_max_ps(V1(-0.0f), x), f);
 }
 
 /* The exp path on the nf queued elements of a block (in place), then each
