@@ -33,8 +33,10 @@
  *   Elements outside the near range (and NaNs) are queued per block of
  *   FA_GX_BLOCK elements: past the saturation points (FA_GX_SAT*) the result
  *   is a constant; the others are packed into full vectors, run through the
- *   paths above (AVX2: the 16 pieces from 1 up, two vpermps per coefficient),
- *   and expanded back into place.  Each result depends on its element alone.
+ *   paths above and put back into place (AVX-512: expanded; AVX2: NaNs stay
+ *   with the near pass, the exact form's P and D have their own 8 pieces on
+ *   [3.75, 15), one vpermps per coefficient, and each result is stored back
+ *   by itself).  Each result depends on its element alone.
  *   Subnormal results are formed without subnormal arithmetic (gx_scale).
  * Tanh form: w = a*(C1 + C3*a^2) as a hi+lo pair (error ~2^-40 relative),
  *   E = exp(-w) = 2^n*(1+e) as above, one division:
@@ -697,11 +699,12 @@ GX_TGT gx_vf GX_N(gx_erf_core)(const GX_N(gx_ptabs) *T, gx_vf a, gx_vf *nm)
     __m256i i = _mm256_srli_epi32(_mm256_sub_epi32(_mm256_castps_si256(a), _mm256_set1_epi32(FA_GX_A2F_BASE)),
                                   FA_GX_A2F_SHIFT);
     gx_vf t = VSUB(a, _mm256_permutevar8x32_ps(T->c, i));
-    /* Estrin: a short dependency chain (see gx_near) */
+    /* a shorter dependency chain than Horner's (see gx_near) */
 #define GX_C(j) _mm256_permutevar8x32_ps(T->k[j], i)
     gx_vf t2 = VMUL(t, t);
     gx_vf p = VFMA(VFMA(GX_C(5), t, GX_C(4)), t2, VFMA(GX_C(3), t, GX_C(2)));
-    p = VFMA(p, t2, VFMA(GX_C(1), t, GX_C(0)));
+    p = VFMA(p, t, GX_C(1));
+    p = VFMA(p, t, GX_C(0));
 #undef GX_C
     gx_vf s = VMUL(a, a);
     gx_vf sl = VFMS(a, a, s);
@@ -937,23 +940,21 @@ GX_TGT gx_vf GX_N(gx_near)(const GX_N(gx_ntabs) *T, gx_vf a, int which)
     else
         t = VSUB(a, VSUB(k, V1(FA_GX_A2_MAGIC)));
 #if FA_GX_A2_DEG != 8
-#error "the near polynomial's Estrin scheme below is written for degree 8"
+#error "the near polynomial below is written for degree 8"
 #endif
-    /* Estrin, not Horner: a chain of 4 fma/mul latencies instead of 8, so
-     * more vectors are in flight (Horner's chain kept this loop latency-bound,
-     * with the scheduler full of waiting fmas) */
+    /* Horner's 8-fma chain kept this loop latency-bound (the scheduler full
+     * of waiting fmas); the terms from t^3 up go by Estrin's scheme beside
+     * the chain, the last three steps by Horner's, whose rounding errors
+     * these dominate (the higher terms' are scaled down by |t|^3 <= 1/64) */
 #define GX_C(j) _mm256_permutevar8x32_ps(T->k[j], i)
     gx_vf t2 = VMUL(t, t);
-    gx_vf t4 = VMUL(t2, t2);
-    gx_vf q01 = VFMA(GX_C(1), t, GX_C(0));
-    gx_vf q23 = VFMA(GX_C(3), t, GX_C(2));
-    gx_vf q45 = VFMA(GX_C(5), t, GX_C(4));
-    gx_vf q67 = VFMA(GX_C(7), t, GX_C(6));
-    gx_vf q03 = VFMA(q23, t2, q01);
-    gx_vf q47 = VFMA(q67, t2, q45);
-    gx_vf q48 = VFMA(GX_C(8), t4, q47);
+    gx_vf h = VFMA(VFMA(GX_C(8), t, GX_C(7)), t2, VFMA(GX_C(6), t, GX_C(5)));
+    h = VFMA(h, t2, VFMA(GX_C(4), t, GX_C(3)));
+    h = VFMA(h, t, GX_C(2));
+    h = VFMA(h, t, GX_C(1));
+    h = VFMA(h, t, GX_C(0));
 #undef GX_C
-    return VFMA(q48, t4, q03);
+    return h;
 }
 #endif
 
