@@ -721,16 +721,24 @@ GX_TGT gx_vf GX_N(gx_erf_core)(const GX_N(gx_ptabs) *T, gx_vf a, gx_vf *nm)
 }
 
 /* v = y * 2^n; a normal v is an integer add, but when some n < -120 (x below
- * about -12.9) v may be subnormal: gx_scale forms it without subnormal
- * arithmetic, and *tiny tells the caller to keep it out of arithmetic too. */
+ * about -12.9) v may be subnormal: z = y * 2^(n+149) (exponent capped at
+ * 2^29, beyond which v is normal anyway) is exact and normal; below 2^23 it
+ * counts units of 2^-149, and its integer rounding (nearest, ties to even)
+ * is v's bit pattern, else v is normal and the integer add exact.  No
+ * subnormal arithmetic, which costs a microcode assist on many x86 cores;
+ * *tiny tells the caller to keep v out of arithmetic too. */
 GX_TGT gx_vf GX_N(gx_far_scale)(gx_vf y, gx_vf nm, int *tiny)
 {
-    gx_vf n = VSUB(nm, V1(12582912.0f));
-    *tiny = _mm256_movemask_ps(_mm256_cmp_ps(n, V1(-120.0f), _CMP_LT_OQ)) != 0;
-    if (__builtin_expect(*tiny, 0))
-        return GX_N(gx_scale)(y, n);
-    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y),
-                                                _mm256_slli_epi32(_mm256_castps_si256(nm), 23)));
+    __m256i yi = _mm256_castps_si256(y);
+    __m256i n23 = _mm256_slli_epi32(_mm256_castps_si256(nm), 23);           /* n << 23 */
+    gx_vf nrm = _mm256_castsi256_ps(_mm256_add_epi32(yi, n23));
+    *tiny = _mm256_movemask_ps(_mm256_cmp_ps(nm, V1(12582912.0f - 120.0f), _CMP_LT_OQ)) != 0;
+    if (__builtin_expect(!*tiny, 1))
+        return nrm;
+    __m256i k = _mm256_min_epi32(_mm256_add_epi32(n23, _mm256_set1_epi32(149 << 23)), _mm256_set1_epi32(29 << 23));
+    gx_vf az = VABS(_mm256_castsi256_ps(_mm256_add_epi32(yi, k)));
+    __m256i sub = _mm256_or_si256(_mm256_cvtps_epi32(az), _mm256_and_si256(yi, _mm256_set1_epi32((int)0x80000000u)));
+    return _mm256_blendv_ps(nrm, _mm256_castsi256_ps(sub), _mm256_cmp_ps(az, V1(8388608.0f), _CMP_LT_OQ));
 }
 
 /* gelu and gelu' on the queued far elements (3.75 <= |x| < 15, no NaN) */
