@@ -1144,15 +1144,20 @@ typedef struct {
 GX_TGT gx_vf GX_N(gx_step)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form, int deriv, __m256i off,
                            GX_N(gx_queue) *q, int *nf, int *nv, int branchy)
 {
-    gx_vf a = VABS(x);
-    gx_vf f = GX_N(gx_near)(N, a, deriv ? (tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G)
-                                        : (tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F));
+    int which = deriv ? (tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G) : (tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F);
+    gx_vf a = VABS(x), f;
     gx_m far = MGE(a, GX_NEAR_MAX);
-    int any = !branchy || __builtin_expect(GX_ANY(far), 0);
-    if (any) {
+    int fbits = _mm256_movemask_ps(far);
+    if (!branchy || __builtin_expect(fbits != 0, 0)) {
         /* far lanes: F = +0 (G = -0.0), so the lines below give x or -0.0
-         * (1 or -0.0), the saturated results, without comparing for them */
-        f = deriv ? VSEL(far, V1(-0.0f), f) : MANDN(far, f);
+         * (1 or -0.0), the saturated results, without comparing for them;
+         * a vector with no near lane skips the near polynomial (inputs
+         * far out in the tails, such as those with subnormal results) */
+        if (__builtin_expect(fbits == 0xFF, 0))
+            f = deriv ? V1(-0.0f) : _mm256_setzero_ps();
+        else
+            f = deriv ? VSEL(far, V1(-0.0f), GX_N(gx_near)(N, a, which))
+                      : MANDN(far, GX_N(gx_near)(N, a, which));
         float sat = deriv ? (tanh_form ? FA_GX_SAT_TG : FA_GX_SAT_G) : (tanh_form ? FA_GX_SAT_TF : FA_GX_SAT_F);
         float satn = deriv ? (tanh_form ? FA_GX_SATN_TG : FA_GX_SATN_G)
                            : (tanh_form ? FA_GX_SATN_TF : FA_GX_SATN_F);
@@ -1166,6 +1171,8 @@ GX_TGT gx_vf GX_N(gx_step)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form, int 
         *nv += bits != 0;
         if (deriv)      /* x < 0 ? G : 1 - G (the sign picks: gelu'(-0.0) = G(0) = 1/2) */
             return VSEL(mid, V1(1.0f), _mm256_blendv_ps(VSUB(V1(1.0f), f), f, x));
+    } else {
+        f = GX_N(gx_near)(N, a, which);
     }
     if (deriv)
         return _mm256_blendv_ps(VSUB(V1(1.0f), f), f, x);
