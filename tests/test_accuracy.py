@@ -225,6 +225,47 @@ def test_gelu_float32_nan_next_to_huge_values(simd_level, approximate):
     assert np.array_equal(np.isnan(forward), nan) and np.array_equal(np.isnan(backward), nan)
 
 
+# Where the float32 loops switch formulas for |x| (fastact/_gelu_x86.h): the
+# end of the exp-free near range at each level (3.75 at avx2, 3.9375 at
+# avx512), the edges of the AVX2 exact form's far pieces
+# (tools/fit_gelu_f32_avx2far.py), and x = -12.9, below which a vector's
+# far results may be subnormal and are scaled another way.
+FLOAT32_PATH_EDGES = [3.75, 3.9375, 4.5, 5.5, 6.5, 7.5, 9.0, 11.0, 13.0, 12.899]
+
+
+def float32_edge_windows(ulps=3000):
+    """Every float32 within `ulps` ulps of each edge, both signs."""
+    windows = []
+    for edge in FLOAT32_PATH_EDGES:
+        bits = np.float32(edge).view(np.int32)
+        every = np.arange(bits - ulps, bits + ulps, dtype=np.int32).view(np.float32)
+        windows += [every, -every]
+    return np.concatenate(windows)
+
+
+@pytest.mark.parametrize("name, approximate", GELU_KINDS)
+def test_gelu_float32_accuracy_at_path_edges(simd_level, name, approximate):
+    _assert_gelu_float32_within_bars(float32_edge_windows(), name, approximate)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float32_far_results_do_not_depend_on_their_neighbours(simd_level, approximate, rng):
+    """Far elements are queued, computed together and stored back one by one,
+    and a vector of them holding one x below -12.9 is scaled another way:
+    shuffled, or alone, each result is the same, bit for bit."""
+    x = np.concatenate([float32_edge_windows(300), float32_windows()[::3],
+                        (8 * rng.standard_normal(4001)).astype(np.float32)])
+    order = rng.permutation(x.size)
+    g = np.ones_like(x)
+    forward = fa.gelu(x, approximate=approximate)
+    backward = fa.gelu_backward(g, x, approximate=approximate)
+    _same_bits(fa.gelu(x[order], approximate=approximate), forward[order])
+    _same_bits(fa.gelu_backward(g, x[order], approximate=approximate), backward[order])
+    alone = np.array([fa.gelu(x[i:i + 1], approximate=approximate)[0]
+                      for i in range(0, x.size, 97)], np.float32)
+    _same_bits(alone, forward[::97])
+
+
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_float32_backward_is_g_times_derivative(simd_level, approximate, rng):
     """Far elements are finished in a separate step of the loop; their
