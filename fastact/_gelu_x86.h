@@ -1077,20 +1077,25 @@ GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv
             y = deriv ? GX_N(gx_gelu_grad)(T, v) : GX_N(gx_gelu)(T, v);
         _mm512_storeu_ps(q->fb + j, y);
     }
-    for (int k = 0, c = 0; k < nv; k++) {
+    /* only the last queued vector can be the block's partial one */
+    int full = nv > 0 && q->vo[nv - 1] + GX_W > len ? nv - 1 : nv, c = 0;
+    for (int k = 0; k < full; k++) {
         int o = q->vo[k];
         __mmask16 m = (__mmask16)q->vm[k];
         gx_vf src = _mm512_loadu_ps(q->fb + c);
         __asm__("" : "+v"(src));   /* keep vexpandps in its register form: from memory it is slow on Zen 4 */
         c += __builtin_popcount((unsigned)m);
-        __mmask16 tm = o + GX_W <= len ? (__mmask16)0xFFFF : (__mmask16)((1u << (len - o)) - 1u);
-        gx_vf old = o + GX_W <= len ? _mm512_loadu_ps(out + o) : _mm512_maskz_loadu_ps(tm, out + o);
-        gx_vf y = deriv ? _mm512_mask_mul_ps(old, m, old, _mm512_maskz_expand_ps(m, src))
-                        : _mm512_mask_expand_ps(old, m, src);
-        if (o + GX_W <= len)
-            _mm512_storeu_ps(out + o, y);
-        else
-            _mm512_mask_storeu_ps(out + o, tm, y);
+        gx_vf old = _mm512_loadu_ps(out + o);
+        _mm512_storeu_ps(out + o, deriv ? _mm512_mask_mul_ps(old, m, old, _mm512_maskz_expand_ps(m, src))
+                                        : _mm512_mask_expand_ps(old, m, src));
+    }
+    if (full < nv) {
+        int o = q->vo[full];
+        __mmask16 m = (__mmask16)q->vm[full], tm = (__mmask16)((1u << (len - o)) - 1u);
+        gx_vf src = _mm512_loadu_ps(q->fb + c);
+        gx_vf old = _mm512_maskz_loadu_ps(tm, out + o);
+        _mm512_mask_storeu_ps(out + o, tm, deriv ? _mm512_mask_mul_ps(old, m, old, _mm512_maskz_expand_ps(m, src))
+                                                 : _mm512_mask_expand_ps(old, m, src));
     }
 }
 
