@@ -36,6 +36,9 @@
  *   paths above (AVX2: the 16 pieces from 1 up, two vpermps per coefficient),
  *   and expanded back into place.  Each result depends on its element alone.
  *   Subnormal results are formed without subnormal arithmetic (gx_scale).
+ *   AVX-512 differs (its own step and flush, FA_GX_BLOCK512): the exact
+ *   form's far lanes take pieces of width 1/2 indexed like the near ones
+ *   (tools/fit_gelu_far512.py), and low-saturated lanes may be queued too.
  * Tanh form: w = a*(C1 + C3*a^2) as a hi+lo pair (error ~2^-40 relative),
  *   E = exp(-w) = 2^n*(1+e) as above, one division:
  *   gelu_t(x) = x/(1+E)  (x>=0),   2^n * x(1+e)/(1+E)  (x<0)
