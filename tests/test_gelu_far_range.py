@@ -92,3 +92,32 @@ def test_gelu_float32_wide_inputs_each_element_alone(simd_level, approximate, dr
     np.testing.assert_array_equal(fa.gelu_backward(g[order], x[order], approximate=approximate)
                                   .view(np.uint32), d[order].view(np.uint32))
     _check(x, "gelu" if approximate == "none" else "gelu_tanh", approximate)
+
+
+# float64, AVX-512: past these x the loops return x (forward) and g (backward)
+# without the generic maths (FA_GD_SAT* in _gelu_f64_x86.h)
+FLOAT64_SATURATION = {("gelu", "none"): 8.5, ("grad", "none"): 9.0,
+                      ("tanh", "tanh"): 8.0, ("tanh_grad", "tanh"): 9.0}
+
+
+@pytest.mark.parametrize("kind, approximate", list(FLOAT64_SATURATION))
+def test_gelu_float64_at_high_saturation_is_correctly_rounded(simd_level, kind, approximate):
+    """From the far range's start to past each point the result is within
+    1e-14 of the mpmath value, and past the point it is the float64 rounding
+    of it, x itself (or 1): a point set too low would return x too early."""
+    from reference import mp_reference
+
+    point = FLOAT64_SATURATION[(kind, approximate)]
+    steps = np.concatenate([np.arange(-40, 41), [-2**20, -2**30, 2**30]])
+    x = np.concatenate([point + steps * np.spacing(point), np.linspace(3.875, point, 300),
+                        [point + 0.25, 16.0, 2.0**10, 1e300]])
+    if kind in ("gelu", "tanh"):
+        got = fa.gelu(x, approximate=approximate)
+    else:
+        got = fa.gelu_backward(np.ones_like(x), x, approximate=approximate)
+    ref = mp_reference(kind, x)
+    past = x >= point
+    np.testing.assert_array_equal(ref[past], x[past] if kind in ("gelu", "tanh") else 1.0)
+    rel = np.abs(got - ref) / np.abs(ref)
+    assert rel.max() <= 1e-14, f"worst at x={x[rel.argmax()]!r}"
+    np.testing.assert_array_equal(got[past], ref[past])
