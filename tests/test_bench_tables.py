@@ -58,6 +58,11 @@ def test_scale_puts_each_input_in_a_column(tables, tmp_path):
     assert "| op | dir | dtype | N | thr | σ=0.5 | t(3) | subnormal results |" in text
     assert "| gelu | for | float32 | 2^20 | 1 | 3.00 | 1.00 ✗ | 2.00 |" in text
     assert "σ=0.5 1/1, t(3) 0/1, subnormal results 1/1" in text
+    # a file with more cells (a full run) is counted over the first file's rows only
+    full = write(tmp_path, "full.json", "avx512", [
+        cell("gelu", 1 << 20, 1, 1e-4, 3e-4, True), cell("relu", 1 << 20, 1, 1e-4, 1e-4, False)])
+    text = tables.scale([files[0], full])
+    assert "σ=0.5 1/1, σ=1 1/1" in text and "relu" not in text
 
 
 def test_rejects_a_file_that_is_not_bench_output(tables, tmp_path):

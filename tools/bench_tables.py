@@ -6,8 +6,9 @@
     python tools/bench_tables.py scale FILE...    # one column per input scale / dist
     python tools/bench_tables.py levels FILE...   # full runs of several levels side by side
 
-``scale`` expects the files of one SIMD level, one per ``--scale``/``--dist``
-(same ops, sizes and threads in each). Ratios are the fastest peer's time
+``scale`` expects the files of one SIMD level, one per ``--scale``/``--dist``;
+its rows (and counts) are the first file's cells, so a full run can supply
+the σ = 1 column. Ratios are the fastest peer's time
 over fastact's (above 1: fastact is faster); a cell marked with a cross misses
 the bar (at most 1/1.2 of the fastest peer's time, or 90 % of the copy).
 """
@@ -90,8 +91,10 @@ def scale(paths):
         op, direction, dtype, n, threads = k
         rows.append(f"| {op} | {direction} | {dtype} | {size_label(n)} | {threads} | "
                     + " | ".join(marks) + " |")
-    met = [sum(c["meets_bar"] for c in cells.values()) for cells in by_input]
-    total = [len(cells) for cells in by_input]
+    # counted over the first file's cells, so a full run can supply one column
+    keys = list(by_input[0])
+    met = [sum(cells[k]["meets_bar"] for k in keys if k in cells) for cells in by_input]
+    total = [sum(k in cells for k in keys) for cells in by_input]
     rows.append("\nCells meeting the bar: " + ", ".join(
         f"{i} {m}/{t}" for i, m, t in zip(inputs, met, total)))
     return "\n".join(rows)
