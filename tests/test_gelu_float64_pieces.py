@@ -70,6 +70,8 @@ def test_gelu_float64_specials_next_to_near_elements(simd_level, kind, approxima
             zero = x[:n] == 0
             if kind in ("gelu", "tanh"):
                 assert np.all(got[zero] == 0)
+                # gelu(-0.0) = -0.0 * Phi(0) = -0.0 at every level, +0.0 for +0.0
+                assert np.array_equal(np.signbit(got[zero]), np.signbit(x[:n][zero]))
                 assert np.all(got[x[:n] == np.inf] == np.inf)
                 assert np.all(got[x[:n] == -np.inf] == 0)
             else:
