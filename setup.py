@@ -210,6 +210,7 @@ def _extensions():
                 "fastact/_gelu_x86.h",
                 "fastact/_gelu_f64_x86.h",
                 "fastact/_gelu_sse2.h",
+                "fastact/_gelu_f64_sse2.h",
                 "fastact/_half.h",
             ],
         ),

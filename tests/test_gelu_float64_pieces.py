@@ -1,0 +1,91 @@
+"""float64 GELU at the edges of the table-driven near path.
+
+At the avx512 and baseline levels the float64 loops evaluate |x| < 3.875
+with one polynomial per piece of width 1/4 (k = round(4|x|), rounded to
+nearest even, so the ties (2j+1)/8 sit on piece edges; _gelu_f64_x86.h,
+_gelu_f64_sse2.h) and send larger |x| and NaN to the generic maths.  Every
+float64 a few ulp around each of those edges, both signs, is checked here
+against mpmath at every SIMD level, and so are vectors mixing a near element
+with NaN, infinities or -0.0.
+"""
+
+import numpy as np
+import pytest
+
+import fastact as fa
+from reference import mp_reference
+
+# the piece edges (2j+1)/8, the last of them the end of the near range
+PIECE_EDGES = [(2 * j + 1) / 8 for j in range(16)]
+KINDS = [("gelu", "none", 1e-14), ("grad", "none", 1e-13),
+         ("tanh", "tanh", 1e-13), ("tanh_grad", "tanh", 1e-13)]
+
+
+def every_float64_around(points, ulps=6):
+    """Every float64 within `ulps` units of each point, both signs."""
+    out = []
+    for p in points:
+        bits = np.float64(p).view(np.int64)
+        out.append(np.arange(bits - ulps, bits + ulps + 1, dtype=np.int64).view(np.float64))
+    x = np.concatenate(out)
+    return np.concatenate([x, -x])
+
+
+def _run(kind, approximate, x, g=None):
+    if kind in ("gelu", "tanh"):
+        return fa.gelu(x, approximate=approximate)
+    return fa.gelu_backward(np.ones_like(x) if g is None else g, x, approximate=approximate)
+
+
+@pytest.mark.parametrize("kind, approximate, bar", KINDS)
+def test_gelu_float64_at_piece_edges(simd_level, kind, approximate, bar):
+    x = every_float64_around(PIECE_EDGES)
+    got = _run(kind, approximate, x)
+    ref = mp_reference(kind, x)
+    rel = np.abs(got - ref) / np.abs(ref)
+    assert rel.max() <= bar, f"{kind}: rel {rel.max():.3g} at x={x[rel.argmax()]!r}"
+
+
+@pytest.mark.parametrize("kind, approximate, bar", KINDS)
+def test_gelu_float64_specials_next_to_near_elements(simd_level, kind, approximate, bar):
+    """Each special value at either lane of a vector (and of wider vectors)
+    beside near elements: the specials give their own results, the near
+    elements stay within the bar and match what they give alone."""
+    near = np.array([0.3, -1.2, 2.9, -0.75, 3.8, -3.1, 0.01])
+    specials = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 40.0, -40.0])
+    for offset in range(8):
+        x = np.resize(near, 16)
+        where = np.arange(offset, 16, 3)
+        x[where] = np.resize(specials, where.size)
+        for n in (16, 15):
+            got = _run(kind, approximate, x[:n])
+            alone = np.array([_run(kind, approximate, x[i:i + 1])[0] for i in range(n)])
+            np.testing.assert_array_equal(got.view(np.int64)[~np.isnan(got)],
+                                          alone.view(np.int64)[~np.isnan(alone)])
+            assert np.array_equal(np.isnan(got), np.isnan(x[:n]))
+            ref = mp_reference(kind, np.nan_to_num(x[:n], posinf=40.0, neginf=-40.0))
+            finite = np.isfinite(x[:n]) & (ref != 0)
+            rel = np.abs(got[finite] - ref[finite]) / np.abs(ref[finite])
+            assert rel.max() <= bar
+            zero = x[:n] == 0
+            if kind in ("gelu", "tanh"):
+                assert np.all(got[zero] == 0)
+                # gelu(-0.0) = -0.0 * Phi(0) = -0.0 at every level, +0.0 for +0.0
+                assert np.array_equal(np.signbit(got[zero]), np.signbit(x[:n][zero]))
+                assert np.all(got[x[:n] == np.inf] == np.inf)
+                assert np.all(got[x[:n] == -np.inf] == 0)
+            else:
+                assert np.all(got[zero] == 0.5)
+                assert np.all(got[x[:n] == np.inf] == 1)
+                assert np.all(got[x[:n] == -np.inf] == 0)
+
+
+@pytest.mark.parametrize("kind, approximate, bar", [k for k in KINDS if "grad" in k[0]])
+def test_gelu_float64_backward_scales_by_g_at_the_edges(simd_level, kind, approximate, bar):
+    """g * gelu'(x) with g != 1 through the near path and across its end."""
+    x = every_float64_around([0.625, 0.875, 3.875], ulps=3)
+    g = np.resize(np.array([-2.5, 0.125, 3.0, -1e-3]), x.size)
+    got = _run(kind, approximate, x, g)
+    ref = g * mp_reference(kind, x)
+    rel = np.abs(got - ref) / np.abs(ref)
+    assert rel.max() <= bar, f"rel {rel.max():.3g} at x={x[rel.argmax()]!r}"
