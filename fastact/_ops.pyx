@@ -101,14 +101,25 @@ cdef object _as_float_array(object value, str name):
     raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, got {dtype}")
 
 
+# The bfloat16 dtype object once recognised: dtype.name alone costs 0.5 us
+# for a user dtype, a third of a small call's time.
+cdef object _bfloat16_seen = None
+
+
 cdef bint _is_bfloat16(object dtype) except -1:
     """ml_dtypes' bfloat16, recognised without importing ml_dtypes: a dtype
     of that name can only exist once something has registered it."""
+    global _bfloat16_seen
     cdef object ml_dtypes
-    if dtype.itemsize != 2 or dtype.name != "bfloat16":
+    if dtype is _bfloat16_seen:
+        return True
+    if dtype.itemsize != 2 or dtype.kind == "f" or dtype.name != "bfloat16":
         return False
     ml_dtypes = sys.modules.get("ml_dtypes")
-    return ml_dtypes is None or dtype == ml_dtypes.bfloat16
+    if ml_dtypes is None or dtype == ml_dtypes.bfloat16:
+        _bfloat16_seen = dtype
+        return True
+    return False
 
 
 cdef inline int _half_kind(object dtype) except -1:
