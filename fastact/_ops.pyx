@@ -12,8 +12,9 @@ Rules enforced here, documented in the public docstrings:
 * x may be anything np.asarray accepts; its dtype must be float32, float64,
   float16 or bfloat16 (ml_dtypes.bfloat16; non-native byte order is
   converted).  Integer, bool, complex: TypeError.  The half types compute in
-  float32 and round each result to nearest even (see fastact/_half.h); their
-  buffers travel to the kernels as uint16 views, which any NumPy can export.
+  float32 and round each result to nearest even (see fastact/_half.h).
+  NumPy exports float16 buffers ('e') but no user dtype, so bfloat16 buffers
+  travel to the kernels as uint16 views of the same memory.
 * Further *arrays* (grad_output, weight) must have x's dtype: fastact never
   converts silently between float precisions.  Python scalars and sequences
   are converted to x's dtype.
@@ -129,16 +130,26 @@ cdef inline int _half_kind(object dtype) except -1:
     return 1 if dtype.kind == "f" else 2
 
 
-cdef object _half_out(object out, object dtype):
-    """out checked against x's half dtype, as a uint16 view (None stays None);
-    its shape and writability are checked by _Call.output."""
+cdef inline object _half_buffer(object arr, bint bf16):
+    """arr as the buffer protocol takes it: NumPy exports float16 ('e') but no
+    user dtype, so a bfloat16 array goes as a uint16 view of its memory."""
+    return arr.view(_U16) if bf16 else arr
+
+
+cdef inline object _half_result(object result, object dtype, bint bf16):
+    return result.view(dtype) if bf16 else result
+
+
+cdef object _half_out(object out, object dtype, bint bf16):
+    """out checked against x's half dtype, as _half_buffer gives it (None stays
+    None); its shape and writability are checked by _Call.output."""
     if out is None:
         return None
     if not isinstance(out, _ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:
         raise TypeError(f"out must have dtype {dtype} (the dtype of x), got {out.dtype}")
-    return out.view(_U16)
+    return _half_buffer(out, bf16)
 
 
 cdef object _as_companion(object value, str name, object dtype):
@@ -359,35 +370,35 @@ cdef object _binary(int op, object grad_output, object x, object out, double par
 
 
 cdef object _unary_half(int op, bint bf16, object x, object out, double param):
-    """_unary for float16/bfloat16: the same buffers, viewed as uint16."""
+    """_unary for float16/bfloat16 (bfloat16 buffers viewed as uint16)."""
     cdef object dtype = x.dtype
-    cdef object xu = x.view(_U16)
+    cdef object xu = _half_buffer(x, bf16)
     cdef _Call call = _Call.__new__(_Call)
-    call.output(_half_out(out, dtype), xu)
+    call.output(_half_out(out, dtype, bf16), xu)
     if call.n_in == 0:
         call.input(xu)
     with nogil:
         K.run_forward_half(op, bf16, call.in_views[0].buf, call.out_view.buf, call.size(),
                            param)
     result = call.finish()
-    return out if out is not None else result.view(dtype)
+    return out if out is not None else _half_result(result, dtype, bf16)
 
 
 cdef object _binary_half(int op, bint bf16, object grad_output, object x, object out,
                          double param):
-    """_binary for float16/bfloat16: the same buffers, viewed as uint16."""
+    """_binary for float16/bfloat16 (bfloat16 buffers viewed as uint16)."""
     cdef object dtype = x.dtype
-    cdef object xu = x.view(_U16)
+    cdef object xu = _half_buffer(x, bf16)
     cdef _Call call = _Call.__new__(_Call)
-    call.output(_half_out(out, dtype), xu)
+    call.output(_half_out(out, dtype, bf16), xu)
     if call.n_in == 0:
         call.input(xu)
-    call.input(grad_output.view(_U16))
+    call.input(_half_buffer(grad_output, bf16))
     with nogil:
         K.run_backward_half(op, bf16, call.in_views[1].buf, call.in_views[0].buf,
                             call.out_view.buf, call.size(), param)
     result = call.finish()
-    return out if out is not None else result.view(dtype)
+    return out if out is not None else _half_result(result, dtype, bf16)
 
 
 # ------------------------------------------------------------ public API --
@@ -655,10 +666,10 @@ def prelu(x, weight, axis=1, out=None):
     cdef int half = _half_kind(x.dtype)
     cdef object dtype = x.dtype
     cdef object given_out = out
-    if half:   # the same buffers as uint16 (see the module notes)
-        out = _half_out(out, dtype)
-        x = x.view(_U16)
-        weight = weight.view(_U16)
+    if half:   # bfloat16 buffers as uint16 (see _half_buffer)
+        out = _half_out(out, dtype, half == 2)
+        x = _half_buffer(x, half == 2)
+        weight = _half_buffer(weight, half == 2)
     call.output(out, x)
     if call.n_in == 0:
         call.input(x)
@@ -684,7 +695,7 @@ def prelu(x, weight, axis=1, out=None):
         raise MemoryError("prelu: could not allocate the float32 copy of the weight")
     result = call.finish()
     if half:
-        return given_out if given_out is not None else result.view(dtype)
+        return given_out if given_out is not None else _half_result(result, dtype, half == 2)
     return result
 
 
@@ -721,10 +732,10 @@ def prelu_backward(grad_output, x, weight, axis=1):
     cdef Py_ssize_t outer, channels, inner
     cdef int half = _half_kind(x.dtype)
     cdef object dtype = x.dtype
-    if half:   # the same buffers as uint16 (see the module notes)
-        x = x.view(_U16)
-        grad_output = grad_output.view(_U16)
-        weight = weight.view(_U16)
+    if half:   # bfloat16 buffers as uint16 (see _half_buffer)
+        x = _half_buffer(x, half == 2)
+        grad_output = _half_buffer(grad_output, half == 2)
+        weight = _half_buffer(weight, half == 2)
     call.output(None, x)
     call.input(grad_output)
     if shared:
@@ -753,5 +764,5 @@ def prelu_backward(grad_output, x, weight, axis=1):
     if status != 0:
         raise MemoryError("prelu_backward: could not allocate the weight-gradient blocks")
     if half:
-        return call.finish().view(dtype), grad_weight.astype(dtype)
+        return _half_result(call.finish(), dtype, half == 2), grad_weight.astype(dtype)
     return call.finish(), grad_weight.astype(x.dtype, copy=False)
