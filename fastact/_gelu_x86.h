@@ -1110,8 +1110,13 @@ GX_TGT gx_vf GX_N(gx_step)(const GX_N(gx_ntabs) *N, gx_vf x, int tanh_form, int 
     gx_vf a = VABS(x), r;
     float sat = deriv ? (tanh_form ? FA_GX_SAT_TG : FA_GX_SAT_G) : (tanh_form ? FA_GX_SAT_TF : FA_GX_SAT_F);
     gx_m far = MFAR(a, GX_NEAR_MAX), hi;
-    gx_vf p = GX_N(gx_near)(N, a, deriv ? (tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G)
-                                        : (tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F));
+    gx_vf p = V1(0.0f);
+    /* a vector with no near lane (x beyond the near range throughout, as where
+     * the results are subnormal) needs no near polynomial: its lanes are all
+     * saturated or replaced by the far path */
+    if (branchy == 1 || __builtin_expect((unsigned)far != 0xFFFFu, 1))
+        p = GX_N(gx_near)(N, a, deriv ? (tanh_form ? GX_NEAR_TANH_G : GX_NEAR_G)
+                                      : (tanh_form ? GX_NEAR_TANH_F : GX_NEAR_F));
     if (deriv)
         r = GX_SUBSEL(MLT0(x), p, V1(1.0f), p);                 /* x < 0 ? G : 1 - G */
     if (branchy == 1) {
