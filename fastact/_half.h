@@ -496,6 +496,192 @@ FA_HALF_PRELU_AVX512(bf16_avx512bf16, FA_TARGET_AVX512BF16, fa_bf16_load16, fa_b
 #endif
 #endif /* FA_HAVE_X86_LEVELS */
 
+/* ---- ReLU family and PReLU rows in registers (AVX2 + F16C) ----------------
+ * The AVX-512 templates above with 8 lanes: the same float32 operations, so
+ * the same bits as the blocked path; the last n % 16 elements go one by one
+ * through the scalar conversions, which round the same way. */
+#if FA_HAVE_X86_LEVELS
+FA_TARGET_F16C static inline __m256 fa_f16_load8(const fa_half *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+FA_TARGET_F16C static inline void fa_f16_store16_avx2(fa_half *p, __m256 a, __m256 b)
+{
+    _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128((__m128i *)(p + 8), _mm256_cvtps_ph(b, _MM_FROUND_TO_NEAREST_INT));
+}
+FA_TARGET_F16C static inline float fa_f16_to_f32_f16c(fa_half h) { return _cvtsh_ss(h); }
+FA_TARGET_F16C static inline fa_half fa_f32_to_f16_f16c(float f)
+{
+    return (fa_half)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
+FA_TARGET_F16C static inline __m256 fa_bf16_load8(const fa_half *p)
+{
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+FA_TARGET_F16C static inline void fa_bf16_store16_avx2(fa_half *p, __m256 a, __m256 b)
+{
+    /* packus works per 128-bit lane: a0 b0 a1 b1 -> reorder the quadwords */
+    _mm256_storeu_si256((__m256i *)p,
+                        _mm256_permute4x64_epi64(
+                            _mm256_packus_epi32(fa_bf16_round_avx2(a), fa_bf16_round_avx2(b)),
+                            0xD8));
+}
+
+/* v <= 0 ? 0 : v (ReLU), v > 0 ? v : v * slope (Leaky ReLU) */
+#define FA_RELU_FAMILY_FORWARD8(v)                                                               \
+    (op == FA_RELU ? _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ))               \
+                   : _mm256_blendv_ps(_mm256_mul_ps(v, slope), v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ)))
+#define FA_RELU_FAMILY_FORWARD1(v) (op == FA_RELU ? ((v) <= 0.0f ? 0.0f : (v)) : ((v) > 0.0f ? (v) : (v) * s))
+/* v > 0 ? g : (v <= 0 ? (0 or g * slope) : v, the NaN) */
+#define FA_RELU_FAMILY_BACKWARD8(gi, v)                                                          \
+    _mm256_blendv_ps(_mm256_blendv_ps(op == FA_RELU ? zero : _mm256_mul_ps(gi, slope), gi,       \
+                                      _mm256_cmp_ps(v, zero, _CMP_GT_OQ)),                       \
+                     v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q))
+#define FA_RELU_FAMILY_BACKWARD1(gi, v)                                                          \
+    ((v) > 0.0f ? (gi) : ((v) <= 0.0f ? (op == FA_RELU ? 0.0f : (gi) * s) : (v)))
+
+/* ReLU needs no arithmetic: each result is x (or g), +0 or a NaN of the
+ * input, all exact in the half type, so it runs on the 16-bit patterns, 16
+ * lanes at a time.  What the float32 round trip does to a NaN -- set its
+ * quiet bit -- is done here too, so the bits are the blocked path's. */
+#define FA_HALF_RELU16_LANES(INF, QUIET)                                                         \
+    const __m256i inf = _mm256_set1_epi16(INF), quiet = _mm256_set1_epi16(QUIET);                \
+    const __m256i magnitude = _mm256_set1_epi16(0x7FFF), zero16 = _mm256_setzero_si256()
+/* the lanes of h that are NaN, and h with their quiet bit set */
+#define FA_HALF_NAN16(h) _mm256_cmpgt_epi16(_mm256_and_si256(h, magnitude), inf)
+#define FA_HALF_QUIET16(h, nan) _mm256_or_si256(h, _mm256_and_si256(nan, quiet))
+/* the lanes where the value is > 0: sign clear, not zero, not NaN */
+#define FA_HALF_POSITIVE16(h, nan)                                                               \
+    _mm256_andnot_si256(_mm256_or_si256(nan, _mm256_cmpeq_epi16(h, zero16)),                     \
+                        _mm256_cmpgt_epi16(h, zero16))
+
+static inline fa_half fa_half_relu1(fa_half h, unsigned inf, unsigned quiet)
+{
+    if ((h & 0x7FFFu) > inf)
+        return (fa_half)(h | quiet);
+    return (h & 0x8000u) ? 0 : h;
+}
+
+static inline fa_half fa_half_relu_backward1(fa_half g, fa_half v, unsigned inf, unsigned quiet)
+{
+    if ((v & 0x7FFFu) > inf)
+        return (fa_half)(v | quiet);
+    if ((v & 0x8000u) || v == 0)
+        return 0;
+    return (g & 0x7FFFu) > inf ? (fa_half)(g | quiet) : g;
+}
+
+#define FA_HALF_RELU16_AVX2(SUFFIX, INF, QUIET)                                                  \
+    FA_TARGET_F16C static void fa_relu16_forward_##SUFFIX(const fa_half *x, fa_half *out,        \
+                                                          fa_index n)                            \
+    {                                                                                            \
+        FA_HALF_RELU16_LANES(INF, QUIET);                                                        \
+        fa_index i = 0;                                                                          \
+        (void)zero16;                                                                            \
+        for (; i + 16 <= n; i += 16) {                                                           \
+            __m256i h = _mm256_loadu_si256((const __m256i *)(x + i));                            \
+            __m256i nan = FA_HALF_NAN16(h);                                                      \
+            __m256i keep = _mm256_or_si256(nan, _mm256_cmpgt_epi16(h, _mm256_set1_epi16(-1)));   \
+            _mm256_storeu_si256((__m256i *)(out + i),                                            \
+                                FA_HALF_QUIET16(_mm256_and_si256(h, keep), nan));                \
+        }                                                                                        \
+        for (; i < n; i++)                                                                       \
+            out[i] = fa_half_relu1(x[i], INF, QUIET);                                            \
+    }                                                                                            \
+    FA_TARGET_F16C static void fa_relu16_backward_##SUFFIX(const fa_half *g, const fa_half *x,   \
+                                                           fa_half *out, fa_index n)             \
+    {                                                                                            \
+        FA_HALF_RELU16_LANES(INF, QUIET);                                                        \
+        fa_index i = 0;                                                                          \
+        for (; i + 16 <= n; i += 16) {                                                           \
+            __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));                            \
+            __m256i gi = _mm256_loadu_si256((const __m256i *)(g + i));                           \
+            __m256i vnan = FA_HALF_NAN16(v);                                                     \
+            __m256i r = _mm256_and_si256(FA_HALF_QUIET16(gi, FA_HALF_NAN16(gi)),                 \
+                                         FA_HALF_POSITIVE16(v, vnan));                           \
+            r = _mm256_blendv_epi8(r, FA_HALF_QUIET16(v, vnan), vnan);                           \
+            _mm256_storeu_si256((__m256i *)(out + i), r);                                        \
+        }                                                                                        \
+        for (; i < n; i++)                                                                       \
+            out[i] = fa_half_relu_backward1(g[i], x[i], INF, QUIET);                             \
+    }
+
+FA_HALF_RELU16_AVX2(f16, 0x7C00, 0x0200)
+FA_HALF_RELU16_AVX2(bf16, 0x7F80, 0x0040)
+
+#define FA_HALF_FUSED_AVX2(SUFFIX, TYPE, LOAD8, STORE16, TO_F32, FROM_F32)                       \
+    FA_TARGET_F16C static void fa_relu_family_forward_##SUFFIX(int op, const fa_half *x,         \
+                                                               fa_half *out, fa_index n,         \
+                                                               double param)                     \
+    {                                                                                            \
+        const __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps((float)param);           \
+        const float s = (float)param;                                                            \
+        fa_index i = 0;                                                                          \
+        if (op == FA_RELU) {                                                                     \
+            fa_relu16_forward_##TYPE(x, out, n);                                                 \
+            return;                                                                              \
+        }                                                                                        \
+        for (; i + 16 <= n; i += 16) {                                                           \
+            __m256 a = LOAD8(x + i), b = LOAD8(x + i + 8);                                       \
+            STORE16(out + i, FA_RELU_FAMILY_FORWARD8(a), FA_RELU_FAMILY_FORWARD8(b));            \
+        }                                                                                        \
+        for (; i < n; i++) {                                                                     \
+            float v = TO_F32(x[i]);                                                              \
+            out[i] = FROM_F32(FA_RELU_FAMILY_FORWARD1(v));                                       \
+        }                                                                                        \
+    }                                                                                            \
+    FA_TARGET_F16C static void fa_relu_family_backward_##SUFFIX(int op, const fa_half *g,        \
+                                                                const fa_half *x, fa_half *out,  \
+                                                                fa_index n, double param)        \
+    {                                                                                            \
+        const __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps((float)param);           \
+        const float s = (float)param;                                                            \
+        fa_index i = 0;                                                                          \
+        if (op == FA_RELU) {                                                                     \
+            fa_relu16_backward_##TYPE(g, x, out, n);                                             \
+            return;                                                                              \
+        }                                                                                        \
+        for (; i + 16 <= n; i += 16) {                                                           \
+            __m256 a = LOAD8(x + i), b = LOAD8(x + i + 8);                                       \
+            __m256 ga = LOAD8(g + i), gb = LOAD8(g + i + 8);                                     \
+            STORE16(out + i, FA_RELU_FAMILY_BACKWARD8(ga, a), FA_RELU_FAMILY_BACKWARD8(gb, b));  \
+        }                                                                                        \
+        for (; i < n; i++) {                                                                     \
+            float v = TO_F32(x[i]), gi = TO_F32(g[i]);                                           \
+            out[i] = FROM_F32(FA_RELU_FAMILY_BACKWARD1(gi, v));                                  \
+        }                                                                                        \
+    }                                                                                            \
+    FA_TARGET_F16C static void fa_prelu_rows_##SUFFIX(const fa_half *x, const float *w,          \
+                                                      fa_half *out, fa_index rows,               \
+                                                      fa_index channels)                         \
+    {                                                                                            \
+        const __m256 zero = _mm256_setzero_ps();                                                 \
+        for (fa_index r = 0; r < rows; r++) {                                                    \
+            const fa_half *xr = x + r * channels;                                                \
+            fa_half *outr = out + r * channels;                                                  \
+            fa_index i = 0;                                                                      \
+            for (; i + 16 <= channels; i += 16) {                                                \
+                __m256 a = LOAD8(xr + i), b = LOAD8(xr + i + 8);                                 \
+                __m256 wa = _mm256_loadu_ps(w + i), wb = _mm256_loadu_ps(w + i + 8);             \
+                STORE16(outr + i,                                                                \
+                        _mm256_blendv_ps(_mm256_mul_ps(a, wa), a, _mm256_cmp_ps(a, zero, _CMP_GT_OQ)), \
+                        _mm256_blendv_ps(_mm256_mul_ps(b, wb), b, _mm256_cmp_ps(b, zero, _CMP_GT_OQ))); \
+            }                                                                                    \
+            for (; i < channels; i++) {                                                          \
+                float v = TO_F32(xr[i]);                                                         \
+                outr[i] = FROM_F32(v > 0.0f ? v : v * w[i]);                                     \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+FA_HALF_FUSED_AVX2(f16_avx2, f16, fa_f16_load8, fa_f16_store16_avx2, fa_f16_to_f32_f16c,
+                   fa_f32_to_f16_f16c)
+FA_HALF_FUSED_AVX2(bf16_avx2, bf16, fa_bf16_load8, fa_bf16_store16_avx2, fa_bf16_to_f32,
+                   fa_f32_to_bf16)
+#endif
+
 /* ---- codec selection --------------------------------------------------- */
 
 enum { FA_HALF_F16 = 0, FA_HALF_BF16 = 1 };
@@ -505,10 +691,13 @@ static const fa_half_codec fa_codec_f16_base = {"portable C", fa_f16_load_base, 
 static const fa_half_codec fa_codec_bf16_base = {"portable C", fa_bf16_load_base,
                                                  fa_bf16_store_base, NULL, NULL, NULL, NULL};
 #if FA_HAVE_X86_LEVELS
-static const fa_half_codec fa_codec_f16_f16c = {"F16C", fa_f16_load_f16c, fa_f16_store_f16c,
-                                                NULL, NULL, NULL, NULL};
-static const fa_half_codec fa_codec_bf16_avx2 = {"AVX2 integer rounding", fa_bf16_load_avx2,
-                                                 fa_bf16_store_avx2, NULL, NULL, NULL, NULL};
+static const fa_half_codec fa_codec_f16_f16c = {
+    "F16C", fa_f16_load_f16c, fa_f16_store_f16c, fa_relu_family_forward_f16_avx2,
+    fa_relu_family_backward_f16_avx2, fa_prelu_rows_f16_avx2, NULL};
+static const fa_half_codec fa_codec_bf16_avx2 = {
+    "AVX2 integer rounding", fa_bf16_load_avx2, fa_bf16_store_avx2,
+    fa_relu_family_forward_bf16_avx2, fa_relu_family_backward_bf16_avx2, fa_prelu_rows_bf16_avx2,
+    NULL};
 static const fa_half_codec fa_codec_f16_avx512 = {
     "AVX-512F", fa_f16_load_avx512, fa_f16_store_avx512, fa_relu_family_forward_f16_avx512,
     fa_relu_family_backward_f16_avx512, fa_prelu_rows_f16_avx512,
