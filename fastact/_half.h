@@ -520,13 +520,27 @@ FA_TARGET_F16C static inline __m256 fa_bf16_load8(const fa_half *p)
     return _mm256_castsi256_ps(
         _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
+/* round to nearest even, for values known not to be NaN */
+FA_TARGET_F16C static inline __m256i fa_bf16_round_number_avx2(__m256 v)
+{
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb),
+                             16);
+}
 FA_TARGET_F16C static inline void fa_bf16_store16_avx2(fa_half *p, __m256 a, __m256 b)
 {
+    __m256i ra, rb;
+    /* NaNs are rare: one test for both vectors saves their quieting blends */
+    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q)) != 0, 0)) {
+        ra = fa_bf16_round_avx2(a);
+        rb = fa_bf16_round_avx2(b);
+    } else {
+        ra = fa_bf16_round_number_avx2(a);
+        rb = fa_bf16_round_number_avx2(b);
+    }
     /* packus works per 128-bit lane: a0 b0 a1 b1 -> reorder the quadwords */
-    _mm256_storeu_si256((__m256i *)p,
-                        _mm256_permute4x64_epi64(
-                            _mm256_packus_epi32(fa_bf16_round_avx2(a), fa_bf16_round_avx2(b)),
-                            0xD8));
+    _mm256_storeu_si256((__m256i *)p, _mm256_permute4x64_epi64(_mm256_packus_epi32(ra, rb), 0xD8));
 }
 
 /* v <= 0 ? 0 : v (ReLU), v > 0 ? v : v * slope (Leaky ReLU) */
