@@ -1,22 +1,24 @@
 /*
  * fastact/_gelu_f64_sse2.h -- float64 GELU (exact and tanh forms, forward
  * and backward) for the baseline level: SSE2 only (x86-64 v1: no FMA, no
- * permutes), two lanes.
+ * permutes), two lanes; and for the AVX2 level: four lanes with FMA.  The
+ * loops are _gelu_f64_near.h's, included once per level under the vector
+ * layer defined here.
  *
  * The near path of _gelu_f64_x86.h, with the same tables: for a = |x| <
  * FA_GD_NEAR_MAX (3.875), k = round(4a) is read from the low mantissa bits
  * of a + 1.5*2^50 and picks one of 16 pieces; t = a - k/4 (exact);
  *   gelu(x)  = max(x,0) - F(a),  gelu'(x) = x < 0 ? G(a) : 1 - G(a)
  * with F, G (or the tanh form's Ft, Gt) of degree 11 in t, evaluated by
- * Horner's scheme with a multiply and an add per step (no FMA here: each
- * step rounds twice; |t| <= 1/8 keeps every product small next to its
+ * Horner's scheme with a multiply and an add per step (no FMA at the
+ * baseline: each step rounds twice; |t| <= 1/8 keeps every product small next to its
  * coefficient, so the error stays a few units of 2^-53: report in
  * docs/accuracy.md).  Each coefficient pair is two scalar loads (one per
  * lane's piece) instead of a permute.  In the piece holding the root of G
  * (or Gt), t = (t - dhi) - dlo and the coefficient table has G = t*p(t),
  * so gelu' keeps its relative accuracy through the root.
  * Elements outside the near range (and NaNs) are queued per block and run
- * through the generic baseline loops (_loops.h + _simd.h) on a packed copy,
+ * through the level's generic loops (_loops.h + _simd.h) on a packed copy,
  * so each result depends on its own element alone; those past the
  * saturation points of _gelu_f64_x86.h take x (or g) directly.
  *
