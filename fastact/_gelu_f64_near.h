@@ -56,12 +56,16 @@ GV_FN_ATTR void GV_FN(fa_gv64_push)(fa_gs64_queue *q, int lanes, GV_T g, GV_T x,
     double xb[GV_N], gb[GV_N];
     GV_STOREU(xb, x);
     GV_STOREU(gb, g);
-    for (int l = 0; l < GV_N; l++)
-        if (lanes & (1 << l)) {
-            q->fx[q->nf] = xb[l];
-            q->fg[q->nf] = gb[l];
-            q->at[q->nf++] = off + l;
-        }
+    /* every lane written, only the far ones kept: no branch to mispredict
+     * where near and far elements mix (nf <= off + l keeps it in bounds) */
+    int nf = q->nf;
+    for (int l = 0; l < GV_N; l++) {
+        q->fx[nf] = xb[l];
+        q->fg[nf] = gb[l];
+        q->at[nf] = off + l;
+        nf += (lanes >> l) & 1;
+    }
+    q->nf = nf;
 }
 
 GV_FN_ATTR GV_T GV_FN(fa_gv64_forward)(GV_TAB_T T, GV_T x, double sat,
@@ -100,56 +104,42 @@ GV_FN_ATTR GV_T GV_FN(fa_gv64_backward)(GV_TAB_T T, GV_T g, GV_T x, double sat,
 }
 
 /* Blocks of FA_GS64_BLOCK: whole vectors, then the tail through a padded
- * copy (filler 0.0, near); the far elements last, through the generic loop. */
+ * copy (filler 0.0, near); the far elements last, through the generic loop.
+ * STEP(gv, xv, off) is one vector's result; the unary loops pass x for g. */
+#define GV_BLOCKS(which, g, x, STEP, GENERIC)                                                    \
+    GV_TAB_INIT(T, which);                                                                       \
+    fa_gs64_queue q;                                                                             \
+    for (fa_index b = 0; b < n; b += FA_GS64_BLOCK) {                                            \
+        fa_index e = n - b < FA_GS64_BLOCK ? n : b + FA_GS64_BLOCK, i = b;                       \
+        q.nf = 0;                                                                                \
+        for (; i + GV_N <= e; i += GV_N)                                                         \
+            GV_STOREU(out + i, STEP(GV_LOADU(g + i), GV_LOADU(x + i), (int)(i - b)));            \
+        if (i < e) {                                                                             \
+            double gb[GV_N] = {0.0}, xb[GV_N] = {0.0}, buf[GV_N];                                \
+            memcpy(gb, g + i, (size_t)(e - i) * sizeof(double));                                 \
+            memcpy(xb, x + i, (size_t)(e - i) * sizeof(double));                                 \
+            GV_STOREU(buf, STEP(GV_LOADU(gb), GV_LOADU(xb), (int)(i - b)));                      \
+            memcpy(out + i, buf, (size_t)(e - i) * sizeof(double));                              \
+        }                                                                                        \
+        if (q.nf) {                                                                              \
+            GENERIC;                                                                             \
+            fa_gs64_scatter(&q, out + b);                                                        \
+        }                                                                                        \
+    }
+#define GV_FORWARD_STEP(gv, xv, off) GV_FN(fa_gv64_forward)(T, xv, sat_, &q, off)
+#define GV_BACKWARD_STEP(gv, xv, off) GV_FN(fa_gv64_backward)(T, gv, xv, sat_, dhi_, dlo_, &q, off)
 #define GV_UNARY_LOOP(name, which, sat, generic)                                                 \
     GV_LOOP_ATTR void name(const double *x, double *out, fa_index n, double param)               \
     {                                                                                            \
-        GV_TAB_INIT(T, which);                                                                   \
-        fa_gs64_queue q;                                                                         \
-        for (fa_index b = 0; b < n; b += FA_GS64_BLOCK) {                                        \
-            fa_index e = n - b < FA_GS64_BLOCK ? n : b + FA_GS64_BLOCK, i = b;                   \
-            q.nf = 0;                                                                            \
-            for (; i + GV_N <= e; i += GV_N)                                                     \
-                GV_STOREU(out + i, GV_FN(fa_gv64_forward)(T, GV_LOADU(x + i), sat, &q,           \
-                                                          (int)(i - b)));                        \
-            if (i < e) {                                                                         \
-                double xb[GV_N] = {0.0}, buf[GV_N];                                              \
-                memcpy(xb, x + i, (size_t)(e - i) * sizeof(double));                             \
-                GV_STOREU(buf, GV_FN(fa_gv64_forward)(T, GV_LOADU(xb), sat, &q, (int)(i - b)));  \
-                memcpy(out + i, buf, (size_t)(e - i) * sizeof(double));                          \
-            }                                                                                    \
-            if (q.nf) {                                                                          \
-                generic(q.fx, q.fr, q.nf, param);                                                \
-                fa_gs64_scatter(&q, out + b);                                                    \
-            }                                                                                    \
-        }                                                                                        \
+        const double sat_ = sat;                                                                 \
+        GV_BLOCKS(which, x, x, GV_FORWARD_STEP, generic(q.fx, q.fr, q.nf, param))                \
     }
 #define GV_BINARY_LOOP(name, which, sat, dhi, dlo, generic)                                      \
     GV_LOOP_ATTR void name(const double *g, const double *x, double *out, fa_index n,            \
                            double param)                                                         \
     {                                                                                            \
-        GV_TAB_INIT(T, which);                                                                   \
-        fa_gs64_queue q;                                                                         \
-        for (fa_index b = 0; b < n; b += FA_GS64_BLOCK) {                                        \
-            fa_index e = n - b < FA_GS64_BLOCK ? n : b + FA_GS64_BLOCK, i = b;                   \
-            q.nf = 0;                                                                            \
-            for (; i + GV_N <= e; i += GV_N)                                                     \
-                GV_STOREU(out + i,                                                               \
-                          GV_FN(fa_gv64_backward)(T, GV_LOADU(g + i), GV_LOADU(x + i), sat, dhi, \
-                                                  dlo, &q, (int)(i - b)));                       \
-            if (i < e) {                                                                         \
-                double gb[GV_N] = {0.0}, xb[GV_N] = {0.0}, buf[GV_N];                            \
-                memcpy(gb, g + i, (size_t)(e - i) * sizeof(double));                             \
-                memcpy(xb, x + i, (size_t)(e - i) * sizeof(double));                             \
-                GV_STOREU(buf, GV_FN(fa_gv64_backward)(T, GV_LOADU(gb), GV_LOADU(xb), sat, dhi,  \
-                                                       dlo, &q, (int)(i - b)));                  \
-                memcpy(out + i, buf, (size_t)(e - i) * sizeof(double));                          \
-            }                                                                                    \
-            if (q.nf) {                                                                          \
-                generic(q.fg, q.fx, q.fr, q.nf, param);                                          \
-                fa_gs64_scatter(&q, out + b);                                                    \
-            }                                                                                    \
-        }                                                                                        \
+        const double sat_ = sat, dhi_ = dhi, dlo_ = dlo;                                         \
+        GV_BLOCKS(which, g, x, GV_BACKWARD_STEP, generic(q.fg, q.fx, q.fr, q.nf, param))         \
     }
 
 GV_UNARY_LOOP(GV_CAT(fa_gelu_f64, GV_SFX), GD_F, FA_GD_SAT_F, GV_CAT(fa_gelu_f64, GV_GENERIC))
@@ -161,6 +151,9 @@ GV_BINARY_LOOP(GV_CAT(fa_gelu_tanh_backward_f64, GV_SFX), GD_TANH_G, FA_GD_SAT_T
                FA_GD_TDLO, GV_CAT(fa_gelu_tanh_backward_f64, GV_GENERIC))
 
 #undef GV_UNARY_LOOP
+#undef GV_BLOCKS
+#undef GV_FORWARD_STEP
+#undef GV_BACKWARD_STEP
 #undef GV_BINARY_LOOP
 #undef GV_FN
 #undef GV_CAT
