@@ -211,6 +211,8 @@ def _extensions():
                 "fastact/_gelu_f64_x86.h",
                 "fastact/_gelu_sse2.h",
                 "fastact/_gelu_f64_sse2.h",
+                "fastact/_gelu_f64_near.h",
+                "fastact/_gelu_f64_vundef.h",
                 "fastact/_half.h",
             ],
         ),

@@ -146,7 +146,7 @@ typedef struct {
 #include "_gelu_x86.h"   /* hand-vectorised float32 GELU: fa_gelu_f32_avx512_vec, ... */
 #include "_gelu_f64_x86.h" /* hand-vectorised float64 GELU: fa_gelu_f64_avx512_vec, ... */
 #endif
-#include "_gelu_f64_sse2.h" /* its near path in SSE2 for the baseline; defines FA_GELU64_base */
+#include "_gelu_f64_sse2.h" /* its near path in SSE2 and AVX2; defines FA_GELU64_base, _avx2 */
 
 /* ---- streaming stores ------------------------------------------------------
  * dst[0..bytes) = src[0..bytes) with non-temporal stores, dst 64-byte
@@ -201,8 +201,7 @@ __attribute__((target("avx512f"))) static void fa_stream_store_avx512(const void
 #define FA_GELU32_base(name) FA_GS_LOOP32(name)
 #define FA_GELU32_avx2(name) name##_f32_avx2_vec
 #define FA_GELU32_avx512(name) name##_f32_avx512_vec
-/* float64 GELU loops of a level: the generic ones, _gelu_f64_sse2.h's (base) or _gelu_f64_x86.h's */
-#define FA_GELU64_avx2(name) name##_f64_avx2
+/* float64 GELU loops of a level: _gelu_f64_sse2.h's (base, avx2) or _gelu_f64_x86.h's */
 #define FA_GELU64_avx512(name) name##_f64_avx512_vec
 
 #define FA_TABLE(isa)                                                                            \

@@ -20,7 +20,7 @@
  * of their own, so each result depends on its own element alone.
  * About 30 operations per 8 elements instead of 80.
  *
- * The baseline (SSE2) reuses these tables: _gelu_f64_sse2.h.
+ * The baseline (SSE2) and AVX2 levels reuse these tables: _gelu_f64_sse2.h.
  * Coefficients: tools/fit_gelu_near64.py.  Only compiled with GCC/Clang on
  * x86 (FA_HAVE_X86_LEVELS), after _simd.h has defined the AVX-512 element
  * functions (fa_gelu_f64_math_avx512, ...).

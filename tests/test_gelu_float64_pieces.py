@@ -1,9 +1,9 @@
 """float64 GELU at the edges of the table-driven near path.
 
-At the avx512 and baseline levels the float64 loops evaluate |x| < 3.875
+At every level (AVX-512, AVX2, baseline) the float64 loops evaluate |x| < 3.875
 with one polynomial per piece of width 1/4 (k = round(4|x|), rounded to
 nearest even, so the ties (2j+1)/8 sit on piece edges; _gelu_f64_x86.h,
-_gelu_f64_sse2.h) and send larger |x| and NaN to the generic maths.  Every
+_gelu_f64_sse2.h, _gelu_f64_near.h) and send larger |x| and NaN to the generic maths.  Every
 float64 a few ulp around each of those edges, both signs, is checked here
 against mpmath at every SIMD level, and so are vectors mixing a near element
 with NaN, infinities or -0.0.
@@ -89,3 +89,31 @@ def test_gelu_float64_backward_scales_by_g_at_the_edges(simd_level, kind, approx
     ref = g * mp_reference(kind, x)
     rel = np.abs(got - ref) / np.abs(ref)
     assert rel.max() <= bar, f"rel {rel.max():.3g} at x={x[rel.argmax()]!r}"
+
+
+@pytest.mark.parametrize("kind, approximate, bar", KINDS)
+def test_gelu_float64_every_tail_and_block_edge(simd_level, kind, approximate, bar, rng):
+    """Lengths that leave every tail of 1..7 elements after whole vectors, and
+    cross the 256-element blocks whose far elements are queued: far, NaN and
+    saturated elements at the last places give what they give alone, and the
+    rest stays within the bar."""
+    base = rng.uniform(-3.8, 3.8, 520)
+    specials = np.array([np.nan, -7.5, 5.25, 40.0, -0.0, 3.874])
+    for n in list(range(1, 10)) + [255, 256, 257, 259, 511, 512, 513, 515]:
+        x = base[:n].copy()
+        for j, v in enumerate(specials[:n]):
+            x[n - 1 - 2 * j if n - 1 - 2 * j >= 0 else j] = v
+        g = np.resize(np.array([1.5, -0.25, 2.0]), n)
+        got = _run(kind, approximate, x, g)
+        alone = np.array([_run(kind, approximate, x[i:i + 1], g[i:i + 1])[0] for i in range(n)])
+        np.testing.assert_array_equal(got.view(np.int64)[~np.isnan(got)],
+                                      alone.view(np.int64)[~np.isnan(alone)])
+        assert np.array_equal(np.isnan(got), np.isnan(x))
+        ok = ~np.isnan(x) & (x != 0)
+        if not ok.any():
+            continue
+        ref = mp_reference(kind, x[ok])
+        if kind in ("grad", "tanh_grad"):
+            ref = g[ok] * ref
+        rel = np.abs(got[ok] - ref) / np.abs(ref)
+        assert rel.max() <= bar, f"n={n}: rel {rel.max():.3g} at x={x[ok][rel.argmax()]!r}"

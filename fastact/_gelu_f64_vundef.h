@@ -1,0 +1,29 @@
+/* fastact/_gelu_f64_vundef.h -- forgets the vector layer that _gelu_f64_sse2.h
+ * defines before each inclusion of _gelu_f64_near.h (no include guard) */
+#undef GV_T
+#undef GV_N
+#undef GV_SFX
+#undef GV_GENERIC
+#undef GV_FN_ATTR
+#undef GV_LOOP_ATTR
+#undef GV_SET1
+#undef GV_ADD
+#undef GV_SUB
+#undef GV_MUL
+#undef GV_FMA
+#undef GV_AND
+#undef GV_ANDNOT
+#undef GV_OR
+#undef GV_MAX
+#undef GV_ZERO
+#undef GV_LOADU
+#undef GV_STOREU
+#undef GV_MOVEMASK
+#undef GV_CMPNLT
+#undef GV_CMPGE
+#undef GV_CMPLT
+#undef GV_CMPEQ
+#undef GV_IDX_DECL
+#undef GV_TAB_T
+#undef GV_TAB_INIT
+#undef GV_PAIR
