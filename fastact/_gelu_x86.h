@@ -1082,6 +1082,18 @@ GX_TGT gx_vf GX_N(gx_gelu_tanh_grad)(gx_vf x)
     return VSEL(MUNORD(x), x, r);
 }
 
+/* What every block loop sets up: its tables, its queue, its branch mode. */
+#define GX_LOOP_SETUP(tanh_form, deriv)                                                      \
+    enum { TANHF = tanh_form, DERIV = deriv };                                               \
+    GX_N(gx_ntabs) N;                                                                        \
+    GX_N(gx_ptabs) T;                                                                        \
+    GX_N(gx_queue) q;                                                                        \
+    int branchy = 1;                                                                         \
+    (void)param;                                                                             \
+    GX_N(gx_load_ntabs)(&N, (tanh_form ? 2 : 0) + deriv);                                    \
+    if (!tanh_form)                                                                          \
+        GX_N(gx_load_ptabs)(&T, deriv)
+
 #if FA_GX_PASS == 512
 /* AVX-512 blocks of FA_GX_BLOCK512 elements: the near pass, then the queued
  * far elements (as in the AVX2 loops below, with fewer instructions per
@@ -1193,15 +1205,7 @@ GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv
 #define GX_BLOCK_LOOP(name, tanh_form, deriv, args, LOADG, LOADGM, MULG)                    \
     GX_LOOPTGT void GX_N(name) args                                                          \
     {                                                                                        \
-        enum { TANHF = tanh_form, DERIV = deriv };                                           \
-        GX_N(gx_ntabs) N;                                                                    \
-        GX_N(gx_ptabs) T;                                                                    \
-        GX_N(gx_queue) q;                                                                    \
-        int branchy = 1;                                                                     \
-        (void)param;                                                                         \
-        GX_N(gx_load_ntabs)(&N, (tanh_form ? 2 : 0) + deriv);                                \
-        if (!tanh_form)                                                                      \
-            GX_N(gx_load_ptabs)(&T, deriv);                                                  \
+        GX_LOOP_SETUP(tanh_form, deriv);                                                     \
         for (fa_index b = 0; b < n; b += FA_GX_BLOCK512) {                                   \
             fa_index e = n - b < FA_GX_BLOCK512 ? n : b + FA_GX_BLOCK512, i = b;             \
             int nf = 0, nv = 0;                                                              \
@@ -1341,15 +1345,7 @@ GX_TGT void GX_N(gx_far_flush)(const GX_N(gx_ptabs) *T, int tanh_form, int deriv
 #define GX_BLOCK_LOOP(name, tanh_form, deriv, args, LOADG, LOADGM, MULG)                    \
     GX_LOOPTGT void GX_N(name) args                                                          \
     {                                                                                        \
-        enum { TANHF = tanh_form, DERIV = deriv };                                           \
-        GX_N(gx_ntabs) N;                                                                    \
-        GX_N(gx_ptabs) T;                                                                    \
-        GX_N(gx_queue) q;                                                                    \
-        int branchy = 1;                                                                     \
-        (void)param;                                                                         \
-        GX_N(gx_load_ntabs)(&N, (tanh_form ? 2 : 0) + deriv);                                \
-        if (!tanh_form)                                                                      \
-            GX_N(gx_load_ptabs)(&T, deriv);                                                  \
+        GX_LOOP_SETUP(tanh_form, deriv);                                                     \
         for (fa_index b = 0; b < n; b += FA_GX_BLOCK) {                                      \
             fa_index e = n - b < FA_GX_BLOCK ? n : b + FA_GX_BLOCK, i = b;                   \
             int nf = 0, nv = 0;                                                              \
@@ -1399,6 +1395,7 @@ GX_BLOCK_LOOP(fa_gelu_tanh_backward_f32, 1, 1, GX_BARGS, GX_LOADG, GX_LOADGM, GX
 
 #undef GX_STEP
 #undef GX_BLOCK_LOOP
+#undef GX_LOOP_SETUP
 #undef GX_NOG
 #undef GX_ID
 #undef GX_LOADG
