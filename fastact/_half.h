@@ -49,6 +49,9 @@ typedef struct {
     void (*prelu_rows)(const fa_half *, const float *, fa_half *, fa_index, fa_index);
     void (*prelu_vector_backward)(const fa_half *, const fa_half *, const float *, fa_half *,
                                   double *, fa_index);
+    /* the type's +inf pattern and NaN quiet bit, for ReLU on the 16-bit
+     * patterns where relu_family_forward is NULL (0: not used) */
+    fa_half inf, quiet;
 } fa_half_codec;
 
 /* Elements per block: 1 KiB of float32 per buffer.  Short blocks keep the
@@ -147,6 +150,41 @@ static void fa_bf16_store_base(const float *src, fa_half *dst, fa_index n)
 {
     for (fa_index i = 0; i < n; i++)
         dst[i] = fa_f32_to_bf16(src[i]);
+}
+
+/* ReLU on the 16-bit patterns (any level): each result is x (or g), +0 or
+ * the input's NaN with its quiet bit set -- what the float32 round trip gives
+ * -- so no conversion is needed.  Branch-free, so compilers vectorise the
+ * loops.  inf is the pattern of +inf, quiet the NaN quiet bit. */
+static inline fa_half fa_half_relu1(fa_half h, fa_half inf, fa_half quiet)
+{
+    fa_half nan = (fa_half)-(fa_half)((fa_half)(h & 0x7FFFu) > inf);
+    fa_half keep = (fa_half)(nan | (fa_half)((h >> 15) - 1u));   /* NaN or sign clear */
+    return (fa_half)((h & keep) | (nan & quiet));
+}
+
+static inline fa_half fa_half_relu_backward1(fa_half g, fa_half v, fa_half inf, fa_half quiet)
+{
+    fa_half vm = (fa_half)(v & 0x7FFFu);
+    fa_half vnan = (fa_half)-(fa_half)(vm > inf);
+    fa_half gnan = (fa_half)-(fa_half)((fa_half)(g & 0x7FFFu) > inf);
+    /* v > 0: sign clear, not zero, not NaN (no && : the loop stays branch-free) */
+    fa_half positive = (fa_half)-(fa_half)(((v >> 15) == 0) & (vm != 0) & (vm <= inf));
+    return (fa_half)(((g | (gnan & quiet)) & positive) | ((v | quiet) & vnan));
+}
+
+static void fa_half_relu_bits(const fa_half *x, fa_half *out, fa_index n, fa_half inf,
+                              fa_half quiet)
+{
+    for (fa_index i = 0; i < n; i++)
+        out[i] = fa_half_relu1(x[i], inf, quiet);
+}
+
+static void fa_half_relu_backward_bits(const fa_half *g, const fa_half *x, fa_half *out,
+                                       fa_index n, fa_half inf, fa_half quiet)
+{
+    for (fa_index i = 0; i < n; i++)
+        out[i] = fa_half_relu_backward1(g[i], x[i], inf, quiet);
 }
 
 /* ---- x86: F16C, AVX2, AVX-512 ------------------------------------------ */
@@ -571,22 +609,6 @@ FA_TARGET_F16C static inline void fa_bf16_store16_avx2(fa_half *p, __m256 a, __m
     _mm256_andnot_si256(_mm256_or_si256(nan, _mm256_cmpeq_epi16(h, zero16)),                     \
                         _mm256_cmpgt_epi16(h, zero16))
 
-static inline fa_half fa_half_relu1(fa_half h, unsigned inf, unsigned quiet)
-{
-    if ((h & 0x7FFFu) > inf)
-        return (fa_half)(h | quiet);
-    return (h & 0x8000u) ? 0 : h;
-}
-
-static inline fa_half fa_half_relu_backward1(fa_half g, fa_half v, unsigned inf, unsigned quiet)
-{
-    if ((v & 0x7FFFu) > inf)
-        return (fa_half)(v | quiet);
-    if ((v & 0x8000u) || v == 0)
-        return 0;
-    return (g & 0x7FFFu) > inf ? (fa_half)(g | quiet) : g;
-}
-
 #define FA_HALF_RELU16_AVX2(SUFFIX, INF, QUIET)                                                  \
     FA_TARGET_F16C static void fa_relu16_forward_##SUFFIX(const fa_half *x, fa_half *out,        \
                                                           fa_index n)                            \
@@ -701,9 +723,10 @@ FA_HALF_FUSED_AVX2(bf16_avx2, bf16, fa_bf16_load8, fa_bf16_store16_avx2, fa_bf16
 enum { FA_HALF_F16 = 0, FA_HALF_BF16 = 1 };
 
 static const fa_half_codec fa_codec_f16_base = {"portable C", fa_f16_load_base, fa_f16_store_base,
-                                                NULL, NULL, NULL, NULL};
+                                                NULL, NULL, NULL, NULL, 0x7C00u, 0x0200u};
 static const fa_half_codec fa_codec_bf16_base = {"portable C", fa_bf16_load_base,
-                                                 fa_bf16_store_base, NULL, NULL, NULL, NULL};
+                                                 fa_bf16_store_base, NULL, NULL, NULL, NULL,
+                                                 0x7F80u, 0x0040u};
 #if FA_HAVE_X86_LEVELS
 static const fa_half_codec fa_codec_f16_f16c = {
     "F16C", fa_f16_load_f16c, fa_f16_store_f16c, fa_relu_family_forward_f16_avx2,
@@ -795,6 +818,10 @@ static void fa_half_forward(const fa_table *t, const fa_half_codec *c, int op, c
         c->relu_family_forward(op, x, out, n, param);
         return;
     }
+    if (op == FA_RELU && c->inf) {
+        fa_half_relu_bits(x, out, n, c->inf, c->quiet);
+        return;
+    }
     for (fa_index i = 0; i < n; i += FA_HALF_BLOCK) {
         fa_index m = n - i < FA_HALF_BLOCK ? n - i : FA_HALF_BLOCK;
         c->load(x + i, buf, m);
@@ -810,6 +837,10 @@ static void fa_half_backward(const fa_table *t, const fa_half_codec *c, int op, 
     float xbuf[FA_HALF_BLOCK] FA_ALIGN64;
     if ((op == FA_RELU || op == FA_LEAKY_RELU) && c->relu_family_backward) {
         c->relu_family_backward(op, g, x, out, n, param);
+        return;
+    }
+    if (op == FA_RELU && c->inf) {
+        fa_half_relu_backward_bits(g, x, out, n, c->inf, c->quiet);
         return;
     }
     for (fa_index i = 0; i < n; i += FA_HALF_BLOCK) {
