@@ -185,3 +185,16 @@ def ulp_error(got, ref64):
     ref32 = np.abs(ref64).astype(np.float32)
     spacing = np.spacing(ref32).astype(np.float64)
     return np.abs(got.astype(np.float64) - ref64) / spacing
+
+
+def every_float_around(points, dtype, ulps):
+    """Every value of ``dtype`` (float32 or float64) within ``ulps`` units of
+    each point, and their negatives."""
+    bits_type = np.int32 if np.dtype(dtype) == np.float32 else np.int64
+    out = []
+    for p in points:
+        bits = np.asarray(p, dtype).view(bits_type)
+        out.append(np.arange(bits - ulps, bits + ulps + 1, dtype=bits_type).view(dtype))
+    x = np.concatenate(out)
+    return np.concatenate([x, -x])
+

@@ -12,6 +12,7 @@ import pytest
 
 import fastact as fa
 from reference import (
+    every_float_around,
     GELU_GRAD_REF64,
     GELU_REF64,
     leaky_relu_backward_ref,
@@ -235,12 +236,7 @@ FLOAT32_PATH_EDGES = [3.75, 3.9375, 4.5, 5.5, 6.5, 7.5, 9.0, 11.0, 13.0, 12.899]
 
 def float32_edge_windows(ulps=3000):
     """Every float32 within `ulps` ulps of each edge, both signs."""
-    windows = []
-    for edge in FLOAT32_PATH_EDGES:
-        bits = np.float32(edge).view(np.int32)
-        every = np.arange(bits - ulps, bits + ulps, dtype=np.int32).view(np.float32)
-        windows += [every, -every]
-    return np.concatenate(windows)
+    return every_float_around(FLOAT32_PATH_EDGES, np.float32, ulps)
 
 
 @pytest.mark.parametrize("name, approximate", GELU_KINDS)
@@ -255,15 +251,7 @@ def test_gelu_float32_far_results_do_not_depend_on_their_neighbours(simd_level, 
     shuffled, or alone, each result is the same, bit for bit."""
     x = np.concatenate([float32_edge_windows(300), float32_windows()[::3],
                         (8 * rng.standard_normal(4001)).astype(np.float32)])
-    order = rng.permutation(x.size)
-    g = np.ones_like(x)
-    forward = fa.gelu(x, approximate=approximate)
-    backward = fa.gelu_backward(g, x, approximate=approximate)
-    _same_bits(fa.gelu(x[order], approximate=approximate), forward[order])
-    _same_bits(fa.gelu_backward(g, x[order], approximate=approximate), backward[order])
-    alone = np.array([fa.gelu(x[i:i + 1], approximate=approximate)[0]
-                      for i in range(0, x.size, 97)], np.float32)
-    _same_bits(alone, forward[::97])
+    _assert_results_depend_on_their_element_alone(x, approximate, rng, every=97)
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
@@ -370,6 +358,12 @@ def test_gelu_element_does_not_depend_on_its_neighbours(simd_level, dtype, appro
     elements needs it (|x| large, NaN); each result must still depend on its
     own element alone, whatever shares its vector."""
     x = mixed_values(dtype, rng)                  # 4*N(0,1): most vectors mix both paths
+    _assert_results_depend_on_their_element_alone(x, approximate, rng, every=13)
+
+
+def _assert_results_depend_on_their_element_alone(x, approximate, rng, every):
+    """GELU of x, forward and backward, is the same bit for bit after a shuffle,
+    and every `every`-th element gives the same result computed alone."""
     order = rng.permutation(x.size)
     g = np.ones_like(x)
     forward = fa.gelu(x, approximate=approximate)
@@ -377,8 +371,8 @@ def test_gelu_element_does_not_depend_on_its_neighbours(simd_level, dtype, appro
     _same_bits(fa.gelu(x[order], approximate=approximate), forward[order])
     _same_bits(fa.gelu_backward(g, x[order], approximate=approximate), backward[order])
     alone = np.array([fa.gelu(x[i:i + 1], approximate=approximate)[0]
-                      for i in range(0, x.size, 13)], dtype)
-    _same_bits(alone, forward[::13])
+                      for i in range(0, x.size, every)], x.dtype)
+    _same_bits(alone, forward[::every])
 
 
 # ------------------------------------------- backward vs finite differences --

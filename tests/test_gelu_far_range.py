@@ -13,19 +13,9 @@ import numpy as np
 import pytest
 
 import fastact as fa
-from reference import GELU_GRAD_REF64, GELU_REF64, ulp_error
+from reference import GELU_GRAD_REF64, GELU_REF64, every_float_around, ulp_error
 
 GELU_KINDS = [("gelu", "none"), ("gelu_tanh", "tanh")]
-
-
-def every_float32_around(points, ulps=96):
-    """Every float32 within `ulps` units of each point, both signs."""
-    out = []
-    for p in points:
-        bits = np.float32(p).view(np.int32)
-        out.append(np.arange(bits - ulps, bits + ulps + 1, dtype=np.int32).view(np.float32))
-    x = np.concatenate(out)
-    return np.concatenate([x, -x])
 
 
 # the near/far switch, the ties between far pieces ((2j+1)/4: the piece index
@@ -46,7 +36,7 @@ def _check(x, name, approximate):
 
 @pytest.mark.parametrize("name, approximate", GELU_KINDS)
 def test_gelu_float32_at_far_piece_boundaries(simd_level, name, approximate):
-    _check(every_float32_around(FAR_BOUNDARIES), name, approximate)
+    _check(every_float_around(FAR_BOUNDARIES, np.float32, 96), name, approximate)
 
 
 @pytest.mark.parametrize("name, approximate", GELU_KINDS)

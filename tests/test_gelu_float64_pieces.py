@@ -13,22 +13,12 @@ import numpy as np
 import pytest
 
 import fastact as fa
-from reference import mp_reference
+from reference import every_float_around, mp_reference
 
 # the piece edges (2j+1)/8, the last of them the end of the near range
 PIECE_EDGES = [(2 * j + 1) / 8 for j in range(16)]
 KINDS = [("gelu", "none", 1e-14), ("grad", "none", 1e-13),
          ("tanh", "tanh", 1e-13), ("tanh_grad", "tanh", 1e-13)]
-
-
-def every_float64_around(points, ulps=6):
-    """Every float64 within `ulps` units of each point, both signs."""
-    out = []
-    for p in points:
-        bits = np.float64(p).view(np.int64)
-        out.append(np.arange(bits - ulps, bits + ulps + 1, dtype=np.int64).view(np.float64))
-    x = np.concatenate(out)
-    return np.concatenate([x, -x])
 
 
 def _run(kind, approximate, x, g=None):
@@ -39,7 +29,7 @@ def _run(kind, approximate, x, g=None):
 
 @pytest.mark.parametrize("kind, approximate, bar", KINDS)
 def test_gelu_float64_at_piece_edges(simd_level, kind, approximate, bar):
-    x = every_float64_around(PIECE_EDGES)
+    x = every_float_around(PIECE_EDGES, np.float64, 6)
     got = _run(kind, approximate, x)
     ref = mp_reference(kind, x)
     rel = np.abs(got - ref) / np.abs(ref)
@@ -83,7 +73,7 @@ def test_gelu_float64_specials_next_to_near_elements(simd_level, kind, approxima
 @pytest.mark.parametrize("kind, approximate, bar", [k for k in KINDS if "grad" in k[0]])
 def test_gelu_float64_backward_scales_by_g_at_the_edges(simd_level, kind, approximate, bar):
     """g * gelu'(x) with g != 1 through the near path and across its end."""
-    x = every_float64_around([0.625, 0.875, 3.875], ulps=3)
+    x = every_float_around([0.625, 0.875, 3.875], np.float64, 3)
     g = np.resize(np.array([-2.5, 0.125, 3.0, -1e-3]), x.size)
     got = _run(kind, approximate, x, g)
     ref = g * mp_reference(kind, x)
