@@ -53,6 +53,36 @@ static const double fa_gf_m[FA_GF_MDEG + 1] = {0.565206279776224, -0.15443696801
 #define FV_CAT(a, b) FV_CAT2(a, b)
 #define FV_FN(n) FV_CAT(n, FV_SFX)
 
+/* sum c[j] x^j, j <= deg (9 <= deg <= 27), |x| <= 1 and |c[j]| decreasing:
+ * the terms from x^4 up as up to four Horner chains in x^2 of six
+ * coefficients each, joined by x^6, which run in parallel (the far kernel
+ * is latency-bound: one Horner chain of degree 18 is 72 cycles); the last
+ * four steps are Horner's, so the rounding of the result is his too. */
+FV_ATTR FV_T FV_FN(fa_gf_poly)(const double *c, int deg, FV_T x, FV_T x2)
+{
+    FV_T ch[4];
+    int nch = (deg - 4 + 6) / 6;
+#pragma GCC unroll 4
+    for (int k = 0; k < nch; k++) {
+        int lo = 4 + 6 * k, hi = lo + 5 < deg ? lo + 5 : deg;
+        /* sum c[lo..hi] x^(j-lo) as pairs: (c[j] + c[j+1] x) + x^2 (...) */
+        FV_T p = (hi - lo) % 2 ? FV_FMA(FV_SET1(c[hi]), x, FV_SET1(c[hi - 1])) : FV_SET1(c[hi]);
+#pragma GCC unroll 4
+        for (int j = (hi - lo) % 2 ? hi - 3 : hi - 2; j >= lo; j -= 2)
+            p = FV_FMA(p, x2, FV_FMA(FV_SET1(c[j + 1]), x, FV_SET1(c[j])));
+        ch[k] = p;
+    }
+    FV_T x6 = FV_MUL(FV_MUL(x2, x2), x2);
+    FV_T p = ch[nch - 1];
+#pragma GCC unroll 4
+    for (int k = nch - 2; k >= 0; k--)
+        p = FV_FMA(p, x6, ch[k]);
+#pragma GCC unroll 4
+    for (int j = 3; j >= 0; j--)
+        p = FV_FMA(p, x, FV_SET1(c[j]));
+    return p;
+}
+
 /* exp(w + wl) for -708 <= w <= 0, |wl| <= 2^-40 |w|: the result is normal */
 FV_ATTR FV_T FV_FN(fa_gf_exp)(FV_T w, FV_T wl)
 {
@@ -65,9 +95,7 @@ FV_ATTR FV_T FV_FN(fa_gf_exp)(FV_T w, FV_T wl)
                                  0.0013888888953339472, 0.00019841269890835087,
                                  2.4801484388380035e-05, 2.755724007735639e-06,
                                  2.763304334996162e-07, 2.5110348050125477e-08};
-    FV_T p = FV_SET1(c[11]);
-    for (int j = 10; j >= 0; j--)
-        p = FV_FMA(p, r, FV_SET1(c[j]));
+    FV_T p = FV_FN(fa_gf_poly)(c, 11, r, FV_MUL(r, r));
     return FV_MUL(p, FV_SHL52(t)); /* 2^n: n + 1023 moved into the exponent field */
 }
 
@@ -79,10 +107,7 @@ FV_ATTR FV_T FV_FN(fa_gf_exp_mills)(FV_T a, FV_T *m)
     const FV_T half = FV_SET1(-0.5);
     FV_T rk = FV_DIV(FV_SET1(1.0), FV_ADD(a, FV_SET1(FA_GF_MK)));
     FV_T u = FV_MUL(FV_FMA(a, FV_SET1(FA_GF_MP), FV_SET1(FA_GF_MQ)), rk);
-    FV_T p = FV_SET1(fa_gf_m[FA_GF_MDEG]);
-    for (int j = FA_GF_MDEG - 1; j >= 0; j--)
-        p = FV_FMA(p, u, FV_SET1(fa_gf_m[j]));
-    *m = FV_MUL(p, rk);
+    *m = FV_MUL(FV_FN(fa_gf_poly)(fa_gf_m, FA_GF_MDEG, u, FV_MUL(u, u)), rk);
     return FV_FN(fa_gf_exp)(FV_MUL(s, half), FV_MUL(sl, half));
 }
 

@@ -49,7 +49,7 @@ static const fa_gs64_tabs fa_gs64_tab[4] = {
 #define FA_GS64_BLOCK 256
 /* the far elements of a block: where they go, x and (backward) g */
 typedef struct {
-    double fx[FA_GS64_BLOCK], fg[FA_GS64_BLOCK], fr[FA_GS64_BLOCK];
+    double fx[FA_GS64_BLOCK + 8], fg[FA_GS64_BLOCK + 8], fr[FA_GS64_BLOCK + 8]; /* + filler */
     int at[FA_GS64_BLOCK];
     int nf;
 } fa_gs64_queue;
@@ -99,12 +99,34 @@ static inline void fa_gs64_scatter(const fa_gs64_queue *q, double *out)
 #include "_gelu_f64_vundef.h"
 #undef GV_COEF
 
+/* the far range's maths (_gelu_f64_far.h) at the AVX2 level */
+#define FV_T __m256d
+#define FV_N 4
+#define FV_SFX avx2
+#define FV_ATTR __attribute__((target("avx2,fma"), always_inline)) static inline
+#define FV_SET1 _mm256_set1_pd
+#define FV_ADD _mm256_add_pd
+#define FV_SUB _mm256_sub_pd
+#define FV_MUL _mm256_mul_pd
+#define FV_DIV _mm256_div_pd
+#define FV_XOR _mm256_xor_pd
+#define FV_ANDNOT _mm256_andnot_pd
+#define FV_LOADU _mm256_loadu_pd
+#define FV_STOREU _mm256_storeu_pd
+#define FV_FMA _mm256_fmadd_pd
+#define FV_FMS _mm256_fmsub_pd
+#define FV_LTSEL(x, y, t, f) _mm256_blendv_pd(f, t, _mm256_cmp_pd(x, y, _CMP_LT_OQ))
+#define FV_SHL52(v) _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(v), 52))
+#include "_gelu_f64_far.h"
+#include "_gelu_f64_fvundef.h"
+
 /* the AVX2 level's: four lanes, FMA (one rounding a step); the four pieces'
  * coefficients come by one gather from each coefficient's table */
 #define GV_T __m256d
 #define GV_N 4
 #define GV_SFX avx2near
 #define GV_GENERIC avx2
+#define GV_FAR_RUN fa_gf_run_avx2
 #define GV_FN_ATTR __attribute__((target("avx2,fma"), always_inline)) static inline
 #define GV_LOOP_ATTR __attribute__((target("avx2,fma"))) static
 #define GV_SET1 _mm256_set1_pd
