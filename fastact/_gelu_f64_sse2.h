@@ -17,10 +17,13 @@
  * lane's piece) instead of a permute.  In the piece holding the root of G
  * (or Gt), t = (t - dhi) - dlo and the coefficient table has G = t*p(t),
  * so gelu' keeps its relative accuracy through the root.
- * Elements outside the near range (and NaNs) are queued per block and run
- * through the level's generic loops (_loops.h + _simd.h) on a packed copy,
- * so each result depends on its own element alone; those past the
- * saturation points of _gelu_f64_x86.h take x (or g) directly.
+ * Elements outside the near range (and NaNs) are queued per block and
+ * computed on a packed copy, so each result depends on its own element
+ * alone: at the AVX2 level those below FA_GF_END_* by the far range's own
+ * maths (_gelu_f64_far.h, four lanes), the rest by the level's generic
+ * loops (_loops.h + _simd.h) from a second queue; at the baseline all of
+ * them by the generic loop.  Those past the saturation points of
+ * _gelu_f64_x86.h take x (or g) directly.
  *
  * Only compiled where _gelu_f64_x86.h's tables are (GCC/Clang on x86).
  */

@@ -15,10 +15,13 @@
  *   holding the root r of G, t = (t - (r_hi - 3/4)) - r_lo and G = t*p(t), so
  *   gelu' keeps its relative accuracy through the root.
  * The tanh form likewise: Ft(a) = a/(1 + exp(w(a))), Gt = Ft', its root rt.
- * Elements outside the near range (and NaNs) are queued per block of 512
- * and run through the generic element maths of this level in full vectors
- * of their own, so each result depends on its own element alone.
- * About 30 operations per 8 elements instead of 80.
+ * Elements outside the near range that are not saturated are queued per
+ * block of 512 and computed in full vectors of their own, so each result
+ * depends on its own element alone: those below FA_GF_END_* (37.5 exact,
+ * 20 tanh) by the far range's own maths (_gelu_f64_far.h), the rest (x
+ * further out, infinities, NaNs) by the generic element maths of this
+ * level, from a second queue.
+ * About 30 operations per 8 elements instead of 80 in the near range.
  *
  * The baseline (SSE2) and AVX2 levels reuse these tables: _gelu_f64_sse2.h.
  * Coefficients: tools/fit_gelu_near64.py.  Only compiled with GCC/Clang on
