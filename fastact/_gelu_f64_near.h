@@ -14,6 +14,8 @@
  *   GV_IDX_DECL(k)      declares the lanes' piece indices from k = a + MAGIC
  *   GV_PAIR(T, j, lo, hi)  lo, hi = coefficients j, j+1 of each lane's piece
  *   GV_GENERIC          suffix of the level's generic loops, for the far elements
+ *   GV_PUSH(q, lanes, g, x, off)  optional: queues the lanes of x, g (else
+ *                       stores lane by lane)
  *   GV_FAR_RUN          optional: _gelu_f64_far.h's fa_gf_run of this level; then
  *                       the far elements below FA_GF_END_* take it, and only
  *                       those past the end (and NaNs) the generic loops
@@ -54,6 +56,11 @@ GV_FN_ATTR GV_T GV_FN(fa_gv64_near)(GV_TAB_T T, GV_T a, int at_root, double dhi,
     return p;
 }
 
+#ifdef GV_PUSH
+/* the level's own (a register compress) */
+#define GV_PUSH_FN(q, lanes, g, x, off) GV_PUSH(q, lanes, g, x, off)
+#else
+#define GV_PUSH_FN(q, lanes, g, x, off) GV_FN(fa_gv64_push)(q, lanes, g, x, off)
 GV_FN_ATTR void GV_FN(fa_gv64_push)(fa_gs64_queue *q, int lanes, GV_T g, GV_T x, int off)
 {
     double xb[GV_N], gb[GV_N];
@@ -70,6 +77,7 @@ GV_FN_ATTR void GV_FN(fa_gv64_push)(fa_gs64_queue *q, int lanes, GV_T g, GV_T x,
     }
     q->nf = nf;
 }
+#endif
 
 /* the far lanes into q (the far range's maths) or, past its end, NaN and
  * where the level has no far maths, into q2 (the generic loops) */
@@ -79,13 +87,13 @@ GV_FN_ATTR void GV_FN(fa_gv64_push2)(fa_gs64_queue *q, fa_gs64_queue *q2, int fa
 #ifdef GV_FAR_RUN
     int fast = far & GV_MOVEMASK(GV_CMPLT(a, GV_SET1(end)));
     if (fast)
-        GV_FN(fa_gv64_push)(q, fast, g, x, off);
+        GV_PUSH_FN(q, fast, g, x, off);
 #else
     int fast = 0;
     (void)q, (void)a, (void)end;
 #endif
     if (far & ~fast)
-        GV_FN(fa_gv64_push)(q2, far & ~fast, g, x, off);
+        GV_PUSH_FN(q2, far & ~fast, g, x, off);
 }
 
 GV_FN_ATTR GV_T GV_FN(fa_gv64_forward)(GV_TAB_T T, GV_T x, double sat, double end,
@@ -194,6 +202,7 @@ GV_BINARY_LOOP(GV_CAT(fa_gelu_tanh_backward_f64, GV_SFX), GD_TANH_G, FA_GD_SAT_T
 #undef GV_BACKWARD_STEP
 #undef GV_BINARY_LOOP
 #undef GV_FAR_FLUSH
+#undef GV_PUSH_FN
 #undef GV_FN
 #undef GV_CAT
 #undef GV_CAT2

@@ -53,7 +53,7 @@ static const fa_gs64_tabs fa_gs64_tab[4] = {
 /* the far elements of a block: where they go, x and (backward) g */
 typedef struct {
     double fx[FA_GS64_BLOCK + 8], fg[FA_GS64_BLOCK + 8], fr[FA_GS64_BLOCK + 8]; /* + filler */
-    int at[FA_GS64_BLOCK];
+    int at[FA_GS64_BLOCK + 8];
     int nf;
 } fa_gs64_queue;
 
@@ -123,6 +123,45 @@ static inline void fa_gs64_scatter(const fa_gs64_queue *q, double *out)
 #include "_gelu_f64_far.h"
 #include "_gelu_f64_fvundef.h"
 
+/* AVX2 queueing by register compress: for each 4-bit lane mask, the
+ * vpermps indices that move the masked lanes of a vector to its front and
+ * their lane numbers; one permute and one store per array instead of a
+ * store per lane (the stores past the packed lanes are overwritten later
+ * or ignored; nf <= off keeps them inside the arrays) */
+static const int fa_gv_compress4[16][12] __attribute__((aligned(64))) = {
+#define C1_(l) 2 * (l), 2 * (l) + 1
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+    {C1_(1), C1_(0), C1_(2), C1_(3), 1, 0, 2, 3},
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+    {C1_(2), C1_(0), C1_(1), C1_(3), 2, 0, 1, 3},
+    {C1_(0), C1_(2), C1_(1), C1_(3), 0, 2, 1, 3},
+    {C1_(1), C1_(2), C1_(0), C1_(3), 1, 2, 0, 3},
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+    {C1_(3), C1_(0), C1_(1), C1_(2), 3, 0, 1, 2},
+    {C1_(0), C1_(3), C1_(1), C1_(2), 0, 3, 1, 2},
+    {C1_(1), C1_(3), C1_(0), C1_(2), 1, 3, 0, 2},
+    {C1_(0), C1_(1), C1_(3), C1_(2), 0, 1, 3, 2},
+    {C1_(2), C1_(3), C1_(0), C1_(1), 2, 3, 0, 1},
+    {C1_(0), C1_(2), C1_(3), C1_(1), 0, 2, 3, 1},
+    {C1_(1), C1_(2), C1_(3), C1_(0), 1, 2, 3, 0},
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+#undef C1_
+};
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+fa_gv64_push_avx2(fa_gs64_queue *q, int lanes, __m256d g, __m256d x, int off)
+{
+    const int *c = fa_gv_compress4[lanes];
+    __m256i idx = _mm256_loadu_si256((const __m256i *)c);
+    int nf = q->nf;
+    _mm256_storeu_pd(q->fx + nf, _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(x), idx)));
+    _mm256_storeu_pd(q->fg + nf, _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(g), idx)));
+    _mm_storeu_si128((__m128i *)(q->at + nf),
+                     _mm_add_epi32(_mm_loadu_si128((const __m128i *)(c + 8)), _mm_set1_epi32(off)));
+    q->nf = nf + __builtin_popcount((unsigned)lanes);
+}
+
 /* the AVX2 level's: four lanes, FMA (one rounding a step); the four pieces'
  * coefficients come by one gather from each coefficient's table */
 #define GV_T __m256d
@@ -130,6 +169,7 @@ static inline void fa_gs64_scatter(const fa_gs64_queue *q, double *out)
 #define GV_SFX avx2near
 #define GV_GENERIC avx2
 #define GV_FAR_RUN fa_gf_run_avx2
+#define GV_PUSH fa_gv64_push_avx2
 #define GV_FN_ATTR __attribute__((target("avx2,fma"), always_inline)) static inline
 #define GV_LOOP_ATTR __attribute__((target("avx2,fma"))) static
 #define GV_SET1 _mm256_set1_pd
