@@ -213,6 +213,8 @@ def _extensions():
                 "fastact/_gelu_f64_sse2.h",
                 "fastact/_gelu_f64_near.h",
                 "fastact/_gelu_f64_vundef.h",
+                "fastact/_gelu_f64_far.h",
+                "fastact/_gelu_f64_fvundef.h",
                 "fastact/_half.h",
             ],
         ),

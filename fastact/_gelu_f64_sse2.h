@@ -17,10 +17,13 @@
  * lane's piece) instead of a permute.  In the piece holding the root of G
  * (or Gt), t = (t - dhi) - dlo and the coefficient table has G = t*p(t),
  * so gelu' keeps its relative accuracy through the root.
- * Elements outside the near range (and NaNs) are queued per block and run
- * through the level's generic loops (_loops.h + _simd.h) on a packed copy,
- * so each result depends on its own element alone; those past the
- * saturation points of _gelu_f64_x86.h take x (or g) directly.
+ * Elements outside the near range (and NaNs) are queued per block and
+ * computed on a packed copy, so each result depends on its own element
+ * alone: at the AVX2 level those below FA_GF_END_* by the far range's own
+ * maths (_gelu_f64_far.h, four lanes), the rest by the level's generic
+ * loops (_loops.h + _simd.h) from a second queue; at the baseline all of
+ * them by the generic loop.  Those past the saturation points of
+ * _gelu_f64_x86.h take x (or g) directly.
  *
  * Only compiled where _gelu_f64_x86.h's tables are (GCC/Clang on x86).
  */
@@ -49,8 +52,8 @@ static const fa_gs64_tabs fa_gs64_tab[4] = {
 #define FA_GS64_BLOCK 256
 /* the far elements of a block: where they go, x and (backward) g */
 typedef struct {
-    double fx[FA_GS64_BLOCK], fg[FA_GS64_BLOCK], fr[FA_GS64_BLOCK];
-    int at[FA_GS64_BLOCK];
+    double fx[FA_GS64_BLOCK + 8], fg[FA_GS64_BLOCK + 8], fr[FA_GS64_BLOCK + 8]; /* + filler */
+    int at[FA_GS64_BLOCK + 8];
     int nf;
 } fa_gs64_queue;
 
@@ -99,12 +102,74 @@ static inline void fa_gs64_scatter(const fa_gs64_queue *q, double *out)
 #include "_gelu_f64_vundef.h"
 #undef GV_COEF
 
+/* the far range's maths (_gelu_f64_far.h) at the AVX2 level */
+#define FV_T __m256d
+#define FV_N 4
+#define FV_SFX avx2
+#define FV_ATTR __attribute__((target("avx2,fma"), always_inline)) static inline
+#define FV_SET1 _mm256_set1_pd
+#define FV_ADD _mm256_add_pd
+#define FV_SUB _mm256_sub_pd
+#define FV_MUL _mm256_mul_pd
+#define FV_DIV _mm256_div_pd
+#define FV_XOR _mm256_xor_pd
+#define FV_ANDNOT _mm256_andnot_pd
+#define FV_LOADU _mm256_loadu_pd
+#define FV_STOREU _mm256_storeu_pd
+#define FV_FMA _mm256_fmadd_pd
+#define FV_FMS _mm256_fmsub_pd
+#define FV_LTSEL(x, y, t, f) _mm256_blendv_pd(f, t, _mm256_cmp_pd(x, y, _CMP_LT_OQ))
+#define FV_SHL52(v) _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(v), 52))
+#include "_gelu_f64_far.h"
+#include "_gelu_f64_fvundef.h"
+
+/* AVX2 queueing by register compress: for each 4-bit lane mask, the
+ * vpermps indices that move the masked lanes of a vector to its front and
+ * their lane numbers; one permute and one store per array instead of a
+ * store per lane (the stores past the packed lanes are overwritten later
+ * or ignored; nf <= off keeps them inside the arrays) */
+static const int fa_gv_compress4[16][12] __attribute__((aligned(64))) = {
+#define C1_(l) 2 * (l), 2 * (l) + 1
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+    {C1_(1), C1_(0), C1_(2), C1_(3), 1, 0, 2, 3},
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+    {C1_(2), C1_(0), C1_(1), C1_(3), 2, 0, 1, 3},
+    {C1_(0), C1_(2), C1_(1), C1_(3), 0, 2, 1, 3},
+    {C1_(1), C1_(2), C1_(0), C1_(3), 1, 2, 0, 3},
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+    {C1_(3), C1_(0), C1_(1), C1_(2), 3, 0, 1, 2},
+    {C1_(0), C1_(3), C1_(1), C1_(2), 0, 3, 1, 2},
+    {C1_(1), C1_(3), C1_(0), C1_(2), 1, 3, 0, 2},
+    {C1_(0), C1_(1), C1_(3), C1_(2), 0, 1, 3, 2},
+    {C1_(2), C1_(3), C1_(0), C1_(1), 2, 3, 0, 1},
+    {C1_(0), C1_(2), C1_(3), C1_(1), 0, 2, 3, 1},
+    {C1_(1), C1_(2), C1_(3), C1_(0), 1, 2, 3, 0},
+    {C1_(0), C1_(1), C1_(2), C1_(3), 0, 1, 2, 3},
+#undef C1_
+};
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+fa_gv64_push_avx2(fa_gs64_queue *q, int lanes, __m256d g, __m256d x, int off)
+{
+    const int *c = fa_gv_compress4[lanes];
+    __m256i idx = _mm256_loadu_si256((const __m256i *)c);
+    int nf = q->nf;
+    _mm256_storeu_pd(q->fx + nf, _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(x), idx)));
+    _mm256_storeu_pd(q->fg + nf, _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(g), idx)));
+    _mm_storeu_si128((__m128i *)(q->at + nf),
+                     _mm_add_epi32(_mm_loadu_si128((const __m128i *)(c + 8)), _mm_set1_epi32(off)));
+    q->nf = nf + __builtin_popcount((unsigned)lanes);
+}
+
 /* the AVX2 level's: four lanes, FMA (one rounding a step); the four pieces'
  * coefficients come by one gather from each coefficient's table */
 #define GV_T __m256d
 #define GV_N 4
 #define GV_SFX avx2near
 #define GV_GENERIC avx2
+#define GV_FAR_RUN fa_gf_run_avx2
+#define GV_PUSH fa_gv64_push_avx2
 #define GV_FN_ATTR __attribute__((target("avx2,fma"), always_inline)) static inline
 #define GV_LOOP_ATTR __attribute__((target("avx2,fma"))) static
 #define GV_SET1 _mm256_set1_pd

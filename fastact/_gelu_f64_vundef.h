@@ -4,6 +4,8 @@
 #undef GV_N
 #undef GV_SFX
 #undef GV_GENERIC
+#undef GV_FAR_RUN
+#undef GV_PUSH
 #undef GV_FN_ATTR
 #undef GV_LOOP_ATTR
 #undef GV_SET1

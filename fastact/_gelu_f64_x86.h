@@ -15,10 +15,13 @@
  *   holding the root r of G, t = (t - (r_hi - 3/4)) - r_lo and G = t*p(t), so
  *   gelu' keeps its relative accuracy through the root.
  * The tanh form likewise: Ft(a) = a/(1 + exp(w(a))), Gt = Ft', its root rt.
- * Elements outside the near range (and NaNs) are queued per block of 512
- * and run through the generic element maths of this level in full vectors
- * of their own, so each result depends on its own element alone.
- * About 30 operations per 8 elements instead of 80.
+ * Elements outside the near range that are not saturated are queued per
+ * block of 512 and computed in full vectors of their own, so each result
+ * depends on its own element alone: those below FA_GF_END_* (37.5 exact,
+ * 20 tanh) by the far range's own maths (_gelu_f64_far.h), the rest (x
+ * further out, infinities, NaNs) by the generic element maths of this
+ * level, from a second queue.
+ * About 30 operations per 8 elements instead of 80 in the near range.
  *
  * The baseline (SSE2) and AVX2 levels reuse these tables: _gelu_f64_sse2.h.
  * Coefficients: tools/fit_gelu_near64.py.  Only compiled with GCC/Clang on
@@ -221,14 +224,39 @@ GD_TGT void fa_gd_push(fa_gd_queue *q, __mmask8 far, __m512d g, __m512d x, int o
     q->nv += far != 0;
 }
 
-/* the generic maths on the queue, then the results into out (len elements) */
-GD_TGT void fa_gd_flush(fa_gd_queue *q, double *out, int len, int which)
+/* the far range's own maths (_gelu_f64_far.h) at this level */
+#define FV_T __m512d
+#define FV_N 8
+#define FV_SFX avx512
+#define FV_ATTR GD_TGT
+#define FV_SET1 _mm512_set1_pd
+#define FV_ADD _mm512_add_pd
+#define FV_SUB _mm512_sub_pd
+#define FV_MUL _mm512_mul_pd
+#define FV_DIV _mm512_div_pd
+#define FV_XOR _mm512_xor_pd
+#define FV_ANDNOT _mm512_andnot_pd
+#define FV_LOADU _mm512_loadu_pd
+#define FV_STOREU _mm512_storeu_pd
+#define FV_FMA _mm512_fmadd_pd
+#define FV_FMS _mm512_fmsub_pd
+#define FV_LTSEL(x, y, t, f) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, y, _CMP_LT_OQ), f, t)
+#define FV_SHL52(v) _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_castpd_si512(v), 52))
+#include "_gelu_f64_far.h"
+#include "_gelu_f64_fvundef.h"
+
+/* the queued elements' results into out (len elements): the far range's
+ * maths (far = 1) or the generic element maths (far = 0, the rare queue) */
+GD_TGT void fa_gd_flush(fa_gd_queue *q, double *out, int len, int which, int far)
 {
-    _mm512_storeu_pd(q->fx + q->nf, _mm512_set1_pd(8.0));       /* harmless filler lanes */
+    _mm512_storeu_pd(q->fx + q->nf, _mm512_set1_pd(-4.0));      /* harmless filler lanes */
     _mm512_storeu_pd(q->fg + q->nf, _mm512_set1_pd(1.0));
-    for (int j = 0; j < q->nf; j += 8)
-        _mm512_storeu_pd(q->fx + j, fa_gd_generic(_mm512_setzero_pd(), 0xFF, _mm512_loadu_pd(q->fg + j),
-                                                  _mm512_loadu_pd(q->fx + j), which));
+    if (far)
+        fa_gf_run_avx512(which, q->fx, q->fg, q->fx, q->nf);
+    else
+        for (int j = 0; j < q->nf; j += 8)
+            _mm512_storeu_pd(q->fx + j, fa_gd_generic(_mm512_setzero_pd(), 0xFF, _mm512_loadu_pd(q->fg + j),
+                                                      _mm512_loadu_pd(q->fx + j), which));
     for (int k = 0, c = 0; k < q->nv; k++) {
         int o = q->vo[k];
         __mmask8 m = (__mmask8)q->vm[k];
@@ -251,7 +279,19 @@ GD_TGT void fa_gd_flush(fa_gd_queue *q, double *out, int len, int which)
 #define FA_GD_SAT_TG 9.0
 
 /* gelu of either form (which = GD_F or GD_TANH_F): near lanes; far ones queued */
-GD_TGT __m512d fa_gd_forward(const fa_gd_tabs *T, __m512d x, int which, fa_gd_queue *q, int off)
+/* the far lanes into q (the far range's maths) or, past its end and NaN, r (the generic's) */
+GD_TGT void fa_gd_push2(fa_gd_queue *q, fa_gd_queue *r, __mmask8 far, __m512d a, double end, __m512d g,
+                        __m512d x, int off, int deriv)
+{
+    __mmask8 fast = _mm512_mask_cmp_pd_mask(far, a, _mm512_set1_pd(end), _CMP_LT_OQ);
+    if (fast)
+        fa_gd_push(q, fast, g, x, off, deriv);
+    if (far & (__mmask8)~fast)
+        fa_gd_push(r, far & (__mmask8)~fast, g, x, off, deriv);
+}
+
+GD_TGT __m512d fa_gd_forward(const fa_gd_tabs *T, __m512d x, int which, fa_gd_queue *q,
+                             fa_gd_queue *q2, int off)
 {
     __m512d a = _mm512_abs_pd(x);
     __m512d r = _mm512_sub_pd(_mm512_max_pd(_mm512_setzero_pd(), x), fa_gd_near(T, a, 0, 0.0, 0.0));
@@ -262,14 +302,14 @@ GD_TGT __m512d fa_gd_forward(const fa_gd_tabs *T, __m512d x, int which, fa_gd_qu
         r = _mm512_mask_mov_pd(r, hi, x);
         far &= (__mmask8)~hi;
         if (far)
-            fa_gd_push(q, far, x, x, off, 0);
+            fa_gd_push2(q, q2, far, a, which == GD_F ? FA_GF_END_F : FA_GF_END_T, x, x, off, 0);
     }
     return r;
 }
 
 /* g * gelu'(x) of either form (which = GD_G or GD_TANH_G), the same way */
 GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int which, fa_gd_queue *q,
-                                int off)
+                              fa_gd_queue *q2, int off)
 {
     __m512d a = _mm512_abs_pd(x);
     __m512d d = which == GD_G ? fa_gd_near(T, a, 1, FA_GD_DHI, FA_GD_DLO)
@@ -283,7 +323,7 @@ GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int whi
         r = _mm512_mask_mov_pd(r, hi, g);                        /* g * 1 */
         far &= (__mmask8)~hi;
         if (far)
-            fa_gd_push(q, far, g, x, off, 1);
+            fa_gd_push2(q, q2, far, a, which == GD_G ? FA_GF_END_F : FA_GF_END_T, g, x, off, 1);
     }
     return r;
 }
@@ -292,22 +332,24 @@ GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int whi
     GD_LOOPTGT void name(const double *x, double *out, fa_index n, double param)             \
     {                                                                                        \
         fa_gd_tabs T;                                                                        \
-        fa_gd_queue q;                                                                       \
+        fa_gd_queue q, q2;                                                                   \
         (void)param;                                                                         \
         fa_gd_load_tabs(&T, which);                                                          \
         for (fa_index b = 0; b < n; b += FA_GD_BLOCK) {                                      \
             fa_index e = n - b < FA_GD_BLOCK ? n : b + FA_GD_BLOCK, i = b;                   \
-            q.nf = q.nv = 0;                                                                 \
+            q.nf = q.nv = q2.nf = q2.nv = 0;                                                 \
             for (; i + 8 <= e; i += 8)                                                       \
                 _mm512_storeu_pd(out + i, fa_gd_forward(&T, _mm512_loadu_pd(x + i), which, \
-                                                          &q, (int)(i - b)));                \
+                                                          &q, &q2, (int)(i - b)));                \
             if (i < e) {                                                                     \
                 __mmask8 m = (__mmask8)((1u << (e - i)) - 1u);                               \
                 __m512d v = _mm512_maskz_loadu_pd(m, x + i);                                 \
-                _mm512_mask_storeu_pd(out + i, m, fa_gd_forward(&T, v, which, &q, (int)(i - b))); \
+                _mm512_mask_storeu_pd(out + i, m, fa_gd_forward(&T, v, which, &q, &q2, (int)(i - b))); \
             }                                                                                \
             if (q.nf)                                                                        \
-                fa_gd_flush(&q, out + b, (int)(e - b), which);                               \
+                fa_gd_flush(&q, out + b, (int)(e - b), which, 1);                            \
+            if (q2.nf)                                                                       \
+                fa_gd_flush(&q2, out + b, (int)(e - b), which, 0);                           \
         }                                                                                    \
     }
 #define GD_BINARY_LOOP(name, which)                                                          \
@@ -315,24 +357,26 @@ GD_TGT __m512d fa_gd_backward(const fa_gd_tabs *T, __m512d g, __m512d x, int whi
                          double param)                                                       \
     {                                                                                        \
         fa_gd_tabs T;                                                                        \
-        fa_gd_queue q;                                                                       \
+        fa_gd_queue q, q2;                                                                   \
         (void)param;                                                                         \
         fa_gd_load_tabs(&T, which);                                                          \
         for (fa_index b = 0; b < n; b += FA_GD_BLOCK) {                                      \
             fa_index e = n - b < FA_GD_BLOCK ? n : b + FA_GD_BLOCK, i = b;                   \
-            q.nf = q.nv = 0;                                                                 \
+            q.nf = q.nv = q2.nf = q2.nv = 0;                                                 \
             for (; i + 8 <= e; i += 8)                                                       \
                 _mm512_storeu_pd(out + i, fa_gd_backward(&T, _mm512_loadu_pd(g + i),       \
                                                            _mm512_loadu_pd(x + i), which,    \
-                                                           &q, (int)(i - b)));               \
+                                                           &q, &q2, (int)(i - b)));               \
             if (i < e) {                                                                     \
                 __mmask8 m = (__mmask8)((1u << (e - i)) - 1u);                               \
                 __m512d gv = _mm512_maskz_loadu_pd(m, g + i), v = _mm512_maskz_loadu_pd(m, x + i); \
                 _mm512_mask_storeu_pd(out + i, m, fa_gd_backward(&T, gv, v, which, &q,     \
-                                                                   (int)(i - b)));           \
+                                                                   &q2, (int)(i - b)));      \
             }                                                                                \
             if (q.nf)                                                                        \
-                fa_gd_flush(&q, out + b, (int)(e - b), which);                               \
+                fa_gd_flush(&q, out + b, (int)(e - b), which, 1);                            \
+            if (q2.nf)                                                                       \
+                fa_gd_flush(&q2, out + b, (int)(e - b), which, 0);                           \
         }                                                                                    \
     }
 
