@@ -227,6 +227,11 @@ static inline __m128 fa_gs_gelu_backward(__m128 g, __m128 x)
     __m128 one = _mm_mul_ps(_mm_sub_ps(FA_GS_V(1.0f), _mm_mul_ps(gz, FA_GS_V(FA_GS_2M40))),
                             FA_GS_V(1099511627776.0f));                     /* 2^40 */
     v = _mm_or_ps(_mm_and_ps(neg, v), _mm_andnot_ps(neg, one));
+    /* no subnormal gelu' (the |x| > 13 are x > 0, or G(x) is just normal):
+     * the plain product, as in the common case (at sigma = 8 the double
+     * path cost 7 % of the backward's time) */
+    if (_mm_movemask_ps(_mm_and_ps(sub, neg)) == 0)
+        return _mm_mul_ps(g, _mm_mul_ps(v, FA_GS_V(FA_GS_2M40)));
     const __m128d absd = _mm_castsi128_pd(_mm_set1_epi64x(0x7FFFFFFFFFFFFFFFLL));
     const __m128d lo86 = _mm_set1_pd(1.2924697071141057e-26);             /* 2^-86 */
     __m128d plo = _mm_and_pd(_mm_mul_pd(_mm_cvtps_pd(g), _mm_cvtps_pd(v)), absd);
