@@ -41,8 +41,8 @@
  *   AVX-512 differs (its own step and flush, FA_GX_BLOCK512): the exact
  *   form's far lanes take pieces of width 1/2 indexed like the near ones
  *   (tools/fit_gelu_far512.py), and low-saturated lanes may be queued too;
- *   in the forward, where far vectors are common, a run of vectors with no
- *   near or saturated lane skips the queue (gx_far_run).
+ *   in the exact form's forward, where far vectors are common, a run of
+ *   vectors with no near or saturated lane skips the queue (gx_far_run).
  * Tanh form: w = a*(C1 + C3*a^2) as a hi+lo pair (error ~2^-40 relative),
  *   E = exp(-w) = 2^n*(1+e) as above, one division:
  *   gelu_t(x) = x/(1+E)  (x>=0),   2^n * x(1+e)/(1+E)  (x<0)
@@ -1226,18 +1226,20 @@ static fa_index GX_N(gx_far_run)(const GX_N(gx_ptabs) *T, int tanh_form, int der
     }
     return i;
 }
-/* in the branch-free loops of the forward: a vector with no near lane may
- * start a run (not in the backward, where g times a subnormal gelu' at the
- * end of the run's long chain made it slower than the queue: 1.0 against
- * 0.8 ns per element on x in [-14.5, -13], Zen 4) */
+/* In the exact form's forward, a block after one with many far vectors
+ * first tries a run from its start: where the far vectors come in runs (x
+ * far out in the tail) the block goes without its near pass.  Not in the
+ * near loop itself: a test and call there took 15 % more time at sigma = 4
+ * (the call clobbers the registers that hold the near tables); not in the
+ * backward, where g times a subnormal gelu' at the end of the run's long
+ * chain made it slower than the queue (1.0 against 0.8 ns per element on x
+ * in [-14.5, -13], Zen 4); not in the tanh form, whose tail saturates from
+ * x = -10.8 on. */
 #define GX_TRY_RUN(G)                                                                        \
-    if (!DERIV && __builtin_expect(MFAR(VABS(v), GX_NEAR_MAX) == (gx_m)0xFFFFu, 0)) {        \
+    if (!DERIV && !TANHF) {                                                                  \
         fa_index j = GX_N(gx_far_run)(&T, TANHF, DERIV, G, x, out, i, e);                    \
-        if (j != i) {                                                                        \
-            nrun += (int)((j - i) / GX_W);  /* for the branch mode of the next block */      \
-            i = j - GX_W;                                                                    \
-            continue;                                                                        \
-        }                                                                                    \
+        nrun = (int)((j - i) / GX_W);       /* for the branch mode of the next block */      \
+        i = j;                                                                               \
     }
 #define GX_STEP(v, br) GX_N(gx_step)(&N, v, TANHF, DERIV, (int)(i - b), &q, &nf, &nv, br)
 #define GX_BLOCK_LOOP(name, tanh_form, deriv, args, LOADG, LOADGM, MULG, G)                    \
@@ -1254,16 +1256,15 @@ static fa_index GX_N(gx_far_run)(const GX_N(gx_ptabs) *T, int tanh_form, int der
                     GX_STOREU(out + i, MULG(GX_STEP(v, 1)));                                 \
                 }                                                                            \
             } else if (branchy == 0) {                                                       \
+                GX_TRY_RUN(G)                                                                \
                 for (; i + GX_W <= e; i += GX_W) {                                           \
                     gx_vf v = GX_LOADU(x + i);                                               \
-                    GX_TRY_RUN(G)                                                            \
                     LOADG;                                                                   \
                     GX_STOREU(out + i, MULG(GX_STEP(v, 0)));                                 \
                 }                                                                            \
             } else {                                                                         \
                 for (; i + GX_W <= e; i += GX_W) {                                           \
                     gx_vf v = GX_LOADU(x + i);                                               \
-                    GX_TRY_RUN(G)                                                            \
                     LOADG;                                                                   \
                     GX_STOREU(out + i, MULG(GX_STEP(v, 2)));                                 \
                 }                                                                            \

@@ -256,11 +256,11 @@ def test_gelu_float32_far_results_do_not_depend_on_their_neighbours(simd_level, 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_float32_runs_of_far_vectors_match_the_queue(simd_level, approximate, rng):
-    """Whole vectors of far lanes in blocks that hold many (x far out in the
-    tail, where the results are subnormal) are computed directly at AVX-512
-    instead of through the queue; runs broken by a near, saturated or NaN
-    lane, at every offset, give each element its own result, bit for bit,
-    and the accuracy bars hold."""
+    """At AVX-512 the exact forward computes a run of whole far vectors at
+    the start of a block (after a block with many far ones: x far out in the
+    tail, where the results are subnormal) without the queue; runs broken by
+    a near, saturated or NaN lane give each element its own result, bit for
+    bit, and the accuracy bars hold."""
     tail = rng.uniform(-15.0, -3.95, 6000).astype(np.float32)
     tail[rng.integers(0, tail.size, 30)] = np.float32([0.5, -1.0, 20.0, -20.0, np.nan, 6.0])[
         rng.integers(0, 6, 30)]
