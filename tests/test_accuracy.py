@@ -255,6 +255,23 @@ def test_gelu_float32_far_results_do_not_depend_on_their_neighbours(simd_level, 
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float32_runs_of_far_vectors_match_the_queue(simd_level, approximate, rng):
+    """At AVX-512 the exact forward computes a run of whole far vectors at
+    the start of a block (after a block with many far ones: x far out in the
+    tail, where the results are subnormal) without the queue; runs broken by
+    a near, saturated or NaN lane give each element its own result, bit for
+    bit, and the accuracy bars hold."""
+    tail = rng.uniform(-15.0, -3.95, 6000).astype(np.float32)
+    tail[rng.integers(0, tail.size, 30)] = np.float32([0.5, -1.0, 20.0, -20.0, np.nan, 6.0])[
+        rng.integers(0, 6, 30)]
+    x = np.concatenate([tail, (8 * rng.standard_normal(3000)).astype(np.float32), tail[::-1]])
+    for start in (0, 5):
+        _assert_results_depend_on_their_element_alone(x[start:], approximate, rng, every=37)
+    finite = x[np.isfinite(x)]
+    _assert_gelu_float32_within_bars(finite, "gelu" if approximate == "none" else "gelu_tanh", approximate)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_float32_backward_is_g_times_derivative(simd_level, approximate, rng):
     """Far elements are finished in a separate step of the loop; their
     gradient must still be the float32 product g * gelu'(x), like the rest."""
@@ -263,6 +280,50 @@ def test_gelu_float32_backward_is_g_times_derivative(simd_level, approximate, rn
     g = rng.standard_normal(x.size).astype(np.float32)
     derivative = fa.gelu_backward(np.ones_like(x), x, approximate=approximate)
     _same_bits(fa.gelu_backward(g, x, approximate=approximate), g * derivative)
+
+
+def subnormal_tail_products(rng):
+    """x in the tail where gelu'(x) is subnormal (and the other lanes a vector
+    there may hold), and g of every kind: normal, making the product normal or
+    subnormal, exactly halfway between two subnormals (odd multiples of 1/2
+    times an odd k * 2^-149), subnormal, zero, infinite, NaN."""
+    info = np.finfo(np.float32)
+    tail = -np.arange(np.float32(12.875).view(np.int32), np.float32(15.25).view(np.int32), 101,
+                      dtype=np.int32).view(np.float32)
+    others = np.float32([20.0, 13.5, 7.99, 8.0, 0.5, -0.0, 0.0, -1.0, -np.inf, np.inf, np.nan, -20.0])
+    x = np.concatenate([tail, np.tile(others, 40)])
+    x = x[rng.permutation(x.size)]
+    special = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, info.max, -info.max, info.tiny,
+                          info.smallest_subnormal, -3 * info.smallest_subnormal, 1e30, -3e37, 1.0])
+    kinds = [
+        rng.standard_normal(x.size),                                    # gradients as they come
+        rng.standard_normal(x.size) * 10.0 ** rng.uniform(20, 38, x.size),   # g * gelu' normal
+        (2 * rng.integers(-500, 500, x.size) + 1) * 0.5,                 # halfway products
+        (2 * rng.integers(-500, 500, x.size) + 1) * 0.25,
+        rng.integers(-2**20, 2**20, x.size) * float(info.smallest_subnormal),   # g subnormal
+        rng.choice(special, x.size),
+    ]
+    return x, [np.asarray(g, np.float32) for g in kinds]
+
+
+def test_gelu_float32_backward_rounds_subnormal_products_once(simd_level, rng):
+    """Where gelu'(x) is subnormal the loops form g * gelu'(x) without
+    subnormal arithmetic: it must still be the product of the two float32
+    values rounded once, as the float64 product (exact: 24 + 24 bits) cast to
+    float32, whatever g is."""
+    x, gs = subnormal_tail_products(rng)
+    derivative = fa.gelu_backward(np.ones_like(x), x).astype(np.float64)
+    assert np.any((derivative != 0) & (np.abs(derivative) < np.finfo(np.float32).tiny))
+    halfway = 0
+    for g in gs:
+        with np.errstate(invalid="ignore", over="ignore"):
+            exact = g.astype(np.float64) * derivative
+            expected = exact.astype(np.float32)
+            units = exact / float(np.finfo(np.float32).smallest_subnormal)
+            halfway += np.count_nonzero((np.abs(units) < 2**23) & (units % 1 == 0.5))
+        for start in (0, 1, 3):     # the vector loops and their tails
+            _same_bits(fa.gelu_backward(g[start:], x[start:]), expected[start:])
+    assert halfway > 100, "the sample holds no ties to round"
 
 
 def derivative_root(approximate):
