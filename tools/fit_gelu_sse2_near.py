@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Reproduce the near-range tables of fastact/_gelu_sse2.h (float32 exact
+GELU at the baseline level: SSE2, no FMA, no permutes).
+
+Near range a = |x| < NEAR_MAX = 5.9375: PIECES = 48 pieces of width 1/8
+centred on k/8, k = round(8a) (read from the low mantissa bits of
+a + 1.5*2^20), t = a - k/8 (|t| <= 1/16, exact):
+  gelu(x)  = max(x,0) - F(a),          F(a) = a*Phi(-a)
+  gelu'(x) = x < 0 ? G(a) : 1 - G(a),  G(a) = Phi(-a) - a*phi(a)
+F and G are degree-5 polynomials in t: each piece is a row of 8 floats
+(6 coefficients, 2 zeros; 32 bytes) that SSE2, having no permutes, loads
+per lane and transposes into coefficient vectors.  In the piece holding the
+root r of G, t becomes (t - (r_hi - k/8)) - r_lo and G = t*p(t), so gelu'
+keeps its relative accuracy through the root.  Rows 48..63 are zero: k is
+masked to 6 bits, so the lanes outside the near range (whose results are
+replaced) read inside the table.
+
+Why these sizes: the loop is bound by its instruction count, and degree 5
+needs half the shuffles of degree 7 (one 4x4 transpose and two shufps).
+Evaluated in float32 without FMA (each step rounds twice), width 1/8 and
+degree 5 give about 2.1 ulp forward and 2.5 backward up to a = 5.9375; the
+coefficients are plain float32 roundings of Chebyshev interpolants, and
+beyond a ~ 6 their rounding (the Gaussian's decay makes the terms
+alternate) pushes the forward error past 4 ulp (6 ulp at 56 pieces).
+
+Saturation: gelu(x) = x in float32 for x >= SAT_F (F(a) below half an ulp
+of a there), gelu'(x) = 1 for x >= SAT_G (|G(a)| < 2^-24); both are
+rounded up to a multiple of 1/16.
+
+Fits: tools/fit_gelu_f32.py's fit_near (Chebyshev interpolation in mpmath,
+exact conversion to monomials, float32 rounding); its report gives each
+piece's error with the rounded coefficients in exact arithmetic; the
+evaluation rounding is measured by tools/gelu_accuracy.py --level baseline.
+
+usage: python tools/fit_gelu_sse2_near.py          # prints the C block + report
+       python tools/fit_gelu_sse2_near.py --check  # also verify the header has it
+"""
+import os
+import sys
+
+import mpmath as mp
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fit_gelu_f32 import F, G, emit, f32, fit_near, flit, hi_lo32  # noqa: E402  (shared fitting helpers)
+
+mp.mp.dps = 40
+
+DEG = 5
+WIDTH = 8                                          # floats per row: 32 bytes
+PIECES = 48
+ROWS = 64                                          # k is masked to 6 bits
+STEP = mp.mpf(1) / 8
+NEAR_MAX = (PIECES - mp.mpf(1) / 2) * STEP        # a < 5.9375 keeps k <= 47
+
+
+def sat_point(fn, bound):
+    """the smallest multiple of 1/16 from which fn(a) < bound (fn decreasing there)"""
+    a = mp.findroot(lambda v: fn(v) - bound, 5.5)
+    return mp.ceil(a * 16) / 16
+
+
+def main():
+    r = -mp.findroot(lambda x: mp.ncdf(x) + x * mp.npdf(x), -0.75)   # root of G, 0.7518...
+    rpiece = int(mp.nint(r / STEP))
+    rhi, rlo = hi_lo32(r)
+    dhi = f32(mp.mpf(rhi) - rpiece * STEP)
+    assert mp.mpf(dhi) == mp.mpf(rhi) - rpiece * STEP                 # exact
+    report = []
+    NF, NG = fit_near(F, G, r, (rpiece,), "", report, pieces=PIECES, step=STEP, deg=DEG)[:2]
+    # gelu(x) = x where F(x) < ulp(x)/2 = 2^-22 on [4, 8); gelu' = 1 where |G| < 2^-24
+    sat_f = sat_point(F, mp.mpf(2) ** -22)
+    sat_g = sat_point(lambda v: -G(v), mp.mpf(2) ** -24)
+    assert 4 <= sat_f <= NEAR_MAX and sat_g <= NEAR_MAX      # the C code relies on it
+    report.append("saturation: F(%s) = %.3g < 2^-22, |G(%s)| = %.3g < 2^-24"
+                  % (mp.nstr(sat_f, 6), float(F(sat_f)), mp.nstr(sat_g, 6), float(-G(sat_g))))
+    lines = ["#define FA_GS_NEAR_DEG %d" % DEG,
+             "#define FA_GS_NEAR_WIDTH %d  /* floats per row */" % WIDTH,
+             "#define FA_GS_NEAR_MAX %s  /* a below this: k = round(8a) <= %d */"
+             % (flit(float(NEAR_MAX)), PIECES - 1),
+             "#define FA_GS_NEAR_ROOTPIECE %d" % rpiece,
+             "#define FA_GS_NEAR_DHI %s  /* r_hi - ROOTPIECE/8, exact */" % flit(dhi),
+             "#define FA_GS_NEAR_DLO %s  /* r_lo */" % flit(rlo),
+             "#define FA_GS_SAT_F %s  /* gelu(x) = x for x >= this */" % flit(float(sat_f)),
+             "#define FA_GS_SAT_G %s  /* gelu'(x) = 1 for x >= this */" % flit(float(sat_g))]
+    for name, table in (("fa_gs_nf", NF), ("fa_gs_ng", NG)):
+        lines.append("static const float %s[%d][%d] FA_GS_ALIGN16 = {" % (name, ROWS, WIDTH))
+        rows = [list(piece) + [0.0] * (WIDTH - DEG - 1) for piece in table]
+        rows += [[0.0] * WIDTH] * (ROWS - PIECES)
+        for piece in rows:
+            lines.append("    {%s}," % ", ".join(flit(v) for v in piece))
+        lines.append("};")
+    emit("fit_gelu_sse2_near.py", "_gelu_sse2.h", lines, report)
+
+
+if __name__ == "__main__":
+    main()
