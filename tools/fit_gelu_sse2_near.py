@@ -9,8 +9,10 @@ a + 1.5*2^20), t = a - k/8 (|t| <= 1/16, exact):
   gelu'(x) = x < 0 ? G(a) : 1 - G(a),  G(a) = Phi(-a) - a*phi(a)
 F and G are degree-5 polynomials in t: each piece is a row of 8 floats
 (6 coefficients, 2 zeros; 32 bytes) that SSE2, having no permutes, loads
-per lane and transposes into coefficient vectors.  In the piece holding the
-root r of G, t becomes (t - (r_hi - k/8)) - r_lo and G = t*p(t), so gelu'
+per lane and transposes into coefficient vectors.  G's pieces are centred
+on k/8 + (r - 6/8), r = 0.7518 the root of G, in its piece 6: G is a
+polynomial in t' = (t - (r_hi - 6/8)) - r_lo for every lane (no mask to
+find the root's piece), and G = t'*p(t') in the root's piece, so gelu'
 keeps its relative accuracy through the root.  Rows 48..63 are zero: k is
 masked to 6 bits, so the lanes outside the near range (whose results are
 replaced) read inside the table.
@@ -41,7 +43,8 @@ import sys
 import mpmath as mp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fit_gelu_f32 import F, G, emit, f32, fit_near, flit, hi_lo32  # noqa: E402  (shared fitting helpers)
+from fit_gelu_f32 import (F, G, cheb_mono, emit, f32, fit_near, fit_zero_const, flit,  # noqa: E402
+                          hi_lo32, max_rel)  # (the shared fitting helpers)
 
 mp.mp.dps = 40
 
@@ -66,7 +69,22 @@ def main():
     dhi = f32(mp.mpf(rhi) - rpiece * STEP)
     assert mp.mpf(dhi) == mp.mpf(rhi) - rpiece * STEP                 # exact
     report = []
-    NF, NG = fit_near(F, G, r, (rpiece,), "", report, pieces=PIECES, step=STEP, deg=DEG)[:2]
+    NF = fit_near(F, G, r, (rpiece,), "", report, pieces=PIECES, step=STEP, deg=DEG)[0]
+    # G: every piece centred on k/8 + (r - ROOTPIECE/8), t' = (t - dhi) - dlo
+    # for every lane (no mask for the root's piece, where G = t'*p(t'))
+    NG = []
+    for k in range(PIECES):
+        lo, hi = max(mp.mpf(0), k * STEP - STEP / 2), k * STEP + STEP / 2
+        if k == rpiece:
+            c = r
+            gc = fit_zero_const(G, lo, hi, DEG, c)
+        else:
+            c = k * STEP + (mp.mpf(dhi) + mp.mpf(rlo))
+            gc = cheb_mono(G, lo, hi, DEG, c)
+        gc = [f32(v) for v in gc]
+        report.append("near %d G (centre k/8 + %s) rel %.2e" % (k, mp.nstr(c - k * STEP, 6),
+                                                                 max_rel(G, gc, lo, hi, c, 200)))
+        NG.append(gc)
     # gelu(x) = x where F(x) < ulp(x)/2 = 2^-22 on [4, 8); gelu' = 1 where |G| < 2^-24
     sat_f = sat_point(F, mp.mpf(2) ** -22)
     sat_g = sat_point(lambda v: -G(v), mp.mpf(2) ** -24)
@@ -78,7 +96,7 @@ def main():
              "#define FA_GS_NEAR_MAX %s  /* a below this: k = round(8a) <= %d */"
              % (flit(float(NEAR_MAX)), PIECES - 1),
              "#define FA_GS_NEAR_ROOTPIECE %d" % rpiece,
-             "#define FA_GS_NEAR_DHI %s  /* r_hi - ROOTPIECE/8, exact */" % flit(dhi),
+             "#define FA_GS_NEAR_DHI %s  /* r_hi - ROOTPIECE/8, exact: G's t' = (t - DHI) - DLO */" % flit(dhi),
              "#define FA_GS_NEAR_DLO %s  /* r_lo */" % flit(rlo),
              "#define FA_GS_SAT_F %s  /* gelu(x) = x for x >= this */" % flit(float(sat_f)),
              "#define FA_GS_SAT_G %s  /* gelu'(x) = 1 for x >= this */" % flit(float(sat_g))]
