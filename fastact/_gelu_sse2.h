@@ -544,6 +544,25 @@ FA_GS_INLINE __m128 fa_gs_expfirst(__m128 gv, __m128 x, int deriv, int *nf)
     return deriv ? _mm_mul_ps(gv, y) : y;
 }
 
+/* the exp-first pass over [i, e) in whole vectors; returns where it stopped.
+ * Out of line: inlined into the loop below, GCC rebuilt the exp path's
+ * constants inside its subnormal branch (taken by every vector of inputs
+ * with subnormal results), 30 % slower than as a function of its own. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static fa_index fa_gs_expfirst_pass(const float *g, const float *x, float *out, fa_index i,
+                                    fa_index e, int deriv, int *nf)
+{
+    __m128 gv = FA_GS_V(1.0f);
+    for (; i + 4 <= e; i += 4) {
+        if (deriv)
+            gv = _mm_loadu_ps(g + i);
+        _mm_storeu_ps(out + i, fa_gs_expfirst(gv, _mm_loadu_ps(x + i), deriv, nf));
+    }
+    return i;
+}
+
 /* g = NULL: the forward */
 FA_GS_INLINE void fa_gs_loop(const float *g, const float *x, float *out, fa_index n, int deriv)
 {
@@ -555,11 +574,7 @@ FA_GS_INLINE void fa_gs_loop(const float *g, const float *x, float *out, fa_inde
         int nf = 0;
         __m128 gv = FA_GS_V(1.0f), xv, y;
         if (expfirst) {
-            for (; i + 4 <= e; i += 4) {
-                if (deriv)
-                    gv = _mm_loadu_ps(g + i);
-                _mm_storeu_ps(out + i, fa_gs_expfirst(gv, _mm_loadu_ps(x + i), deriv, &nf));
-            }
+            i = fa_gs_expfirst_pass(g, x, out, i, e, deriv, &nf);
         } else {
             int nvec = (int)((e - b) >> 2), nv = 0, v;
             for (; i + 4 <= e; i += 4) {
