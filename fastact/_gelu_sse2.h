@@ -393,7 +393,7 @@ static const float fa_gs_ng[64][8] FA_GS_ALIGN16 = {
  * permutes: each lane's row is loaded by itself, coefficients 0-3 with one
  * 16-byte load and a 4x4 transpose, 4-5 with 8-byte loads into pairs of
  * lanes and two shufps.  The loop is bound by its instruction count (about
- * five per cycle): every instruction here costs. */
+ * five per cycle on Zen 4): every instruction here costs. */
 FA_GS_INLINE __m128 fa_gs_near(const float (*tab)[FA_GS_NEAR_WIDTH], __m128 a, int root)
 {
     /* a >= NEAR_MAX (inf too) reads a zero row: F = G = 0 (saturated
@@ -475,10 +475,12 @@ FA_GS_INLINE __m128 fa_gs_near_grad(__m128 x)
  *   exp-first (nearly all lanes queued: inputs with subnormal results,
  *     -inf): the exp path for every vector, as the loop was before the near
  *     path, and the near path blended in for a vector with another lane.
- * Layouts measured slower on Zen 4 (GCC 12): a rarely taken branch per
- * vector (as AVX2's loops have), a count of queued vectors or lanes that
- * indexes the vector loop's stores, and per-lane copies of x into the
- * queue: each put a chain or 10-20 instructions into every vector.
+ * The near pass runs at about 5 instructions per cycle on Zen 4, so it
+ * does only what every vector needs (two stores and a compare beside the
+ * near path); the work for queued lanes (listing, offsets, the copy of x)
+ * happens after it, for the vectors that have some: per-lane copies into
+ * the queue in the near pass cost 10-20 instructions per vector and made
+ * wide inputs slower than the exp path alone.
  * out may alias g or x, hence the copies of x and g. */
 #define FA_GS_BLOCK 512
 typedef struct {
