@@ -14,8 +14,10 @@
  *   piece: gelu' keeps its relative accuracy through the root (t' is exact
  *   there) without a mask per lane.  SSE2 has no permutes:
  *   each lane's row of coefficients is loaded by itself and the rows are
- *   transposed (fa_gs_near).  Rows 48..63 are zero and a is clamped to
- *   7.75, so x >= 5.9375 (inf too) gets F = G = 0: x and 1, the correctly
+ *   transposed (fa_gs_near); G's table holds 1 - G in a second half, for
+ *   x >= 0 (the sign bit picks the half: no select).  Rows 48..63 of each
+ *   table (half) give 0 (F, G) or 1 (1 - G), and a is clamped to 7.75, so
+ *   x >= 5.9375 (inf too) gets x - 0 and 1: x and 1, the correctly
  *   rounded results there (gelu(x) = x from 5.375 on, gelu'(x) = 1 from
  *   5.9375 on).  Coefficients: tools/fit_gelu_sse2_near.py.
  * Exp path, for x <= -5.9375 (and -inf):
@@ -318,7 +320,7 @@ static const float fa_gs_nf[64][8] FA_GS_ALIGN16 = {
     {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
     {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
 };
-static const float fa_gs_ng[64][8] FA_GS_ALIGN16 = {
+static const float fa_gs_ng[128][8] FA_GS_ALIGN16 = {
     {0.498570561f, -0.79788202f, 0.00142941903f, 0.265960157f, -0.00055356801f, -0.0596328303f, 0.0f, 0.0f},
     {0.39937517f, -0.785134733f, 0.0999516919f, 0.256427169f, -0.037216343f, -0.0567080379f, 0.0f, 0.0f},
     {0.303285092f, -0.748485386f, 0.191547006f, 0.229335159f, -0.0700871125f, -0.0478886962f, 0.0f, 0.0f},
@@ -383,18 +385,84 @@ static const float fa_gs_ng[64][8] FA_GS_ALIGN16 = {
     {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
     {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
     {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {0.501429439f, 0.79788202f, -0.00142941903f, -0.265960157f, 0.00055356801f, 0.0596328303f, 0.0f, 0.0f},
+    {0.600624859f, 0.785134733f, -0.0999516919f, -0.256427169f, 0.037216343f, 0.0567080379f, 0.0f, 0.0f},
+    {0.696714878f, 0.748485386f, -0.191547006f, -0.229335159f, 0.0700871125f, 0.0478886962f, 0.0f, 0.0f},
+    {0.786853254f, 0.690452099f, -0.270095617f, -0.187435344f, 0.0959022418f, 0.0345004834f, 0.0f, 0.0f},
+    {0.868597865f, 0.614930391f, -0.330788165f, -0.134887353f, 0.112343699f, 0.0182837863f, 0.0f, 0.0f},
+    {0.940060079f, 0.52680707f, -0.370556921f, -0.0767194033f, 0.118289582f, 0.00126880745f, 0.0f, 0.0f},
+    {1.0f, 0.431493998f, -0.388284832f, -0.0182005297f, 0.113895334f, -0.0145360613f, 0.0f, 0.0f},
+    {1.04786158f, 0.33443886f, -0.384777963f, 0.0357794277f, 0.100484706f, -0.0274333004f, 0.0f, 0.0f},
+    {1.08374774f, 0.240671009f, -0.362520963f, 0.0812333152f, 0.0802809671f, -0.0362539999f, 0.0f, 0.0f},
+    {1.10834444f, 0.15443036f, -0.325265139f, 0.115436561f, 0.0560340546f, -0.0404725708f, 0.0f, 0.0f},
+    {1.12280381f, 0.0789132938f, -0.277518302f, 0.137088507f, 0.0306123029f, -0.0402088538f, 0.0f, 0.0f},
+    {1.12860584f, 0.0161504112f, -0.224012092f, 0.146274582f, 0.00662630936f, -0.0361297131f, 0.0f, 0.0f},
+    {1.12741065f, -0.0329870991f, -0.169216335f, 0.144259736f, -0.0138610927f, -0.0292794015f, 0.0f, 0.0f},
+    {1.12092078f, -0.0686714128f, -0.116954505f, 0.133165807f, -0.0295061991f, -0.0208769552f, 0.0f, 0.0f},
+    {1.11076164f, -0.0919221267f, -0.0701524243f, 0.11559467f, -0.039729245f, -0.012119391f, 0.0f, 0.0f},
+    {1.09839106f, -0.104365207f, -0.0307285823f, 0.0942585319f, -0.0446469076f, -0.0040222141f, 0.0f, 0.0f},
+    {1.0850383f, -0.107981242f, 0.000385972409f, 0.0716659725f, -0.0449227504f, 0.00268323952f, 0.0f, 0.0f},
+    {1.07167578f, -0.104871973f, 0.023125831f, 0.0498957224f, -0.0415736996f, 0.00758980913f, 0.0f, 0.0f},
+    {1.05901575f, -0.0970664546f, 0.038103234f, 0.0304704737f, -0.0357701853f, 0.010598178f, 0.0f, 0.0f},
+    {1.04752886f, -0.0863784924f, 0.0463909619f, 0.0143257165f, -0.0286607202f, 0.011859023f, 0.0f, 0.0f},
+    {1.03747773f, -0.0743186176f, 0.0493087396f, 0.00185587467f, -0.0212409198f, 0.0116923684f, 0.0f, 0.0f},
+    {1.02895725f, -0.0620562956f, 0.0482375883f, -0.00698712561f, -0.0142752137f, 0.0105024064f, 0.0f, 0.0f},
+    {1.02193701f, -0.0504234582f, 0.0444768779f, -0.0125691025f, -0.0082692001f, 0.00870232005f, 0.0f, 0.0f},
+    {1.01630282f, -0.0399478003f, 0.0391492993f, -0.0154459048f, -0.00348312617f, 0.00665821927f, 0.0f, 0.0f},
+    {1.01189017f, -0.0309039988f, 0.0331515484f, -0.016250072f, 2.67773139e-05f, 0.00465560146f, 0.0f, 0.0f},
+    {1.00851357f, -0.0233723167f, 0.0271430034f, -0.0156022934f, 0.00235299487f, 0.00288705411f, 0.0f, 0.0f},
+    {1.00598633f, -0.0172963291f, 0.0215623174f, -0.0140515268f, 0.00367939728f, 0.00145672634f, 0.0f, 0.0f},
+    {1.00413465f, -0.0125341304f, 0.01666121f, -0.0120424451f, 0.00423052208f, 0.000395716721f, 0.0f, 0.0f},
+    {1.00280583f, -0.00889994949f, 0.0125460429f, -0.0099055199f, 0.00423237588f, -0.000317456695f, 0.0f, 0.0f},
+    {1.00187099f, -0.00619518384f, 0.00921985228f, -0.00786343683f, 0.00388633623f, -0.000736053393f, 0.0f, 0.0f},
+    {1.00122619f, -0.00422940776f, 0.00661992328f, -0.00604741462f, 0.00335524813f, -0.000927197048f, 0.0f, 0.0f},
+    {1.00079f, -0.00283283344f, 0.00464827288f, -0.00451790635f, 0.00275930623f, -0.000958492863f, 0.0f, 0.0f},
+    {1.00050032f, -0.00186214643f, 0.00319422409f, -0.00328550464f, 0.00217872579f, -0.000889508752f, 0.0f, 0.0f},
+    {1.00031149f, -0.00120164081f, 0.00214953301f, -0.00232941681f, 0.00166031264f, -0.0007675612f, 0.0f, 0.0f},
+    {1.00019073f, -0.00076138688f, 0.00141727703f, -0.00161217083f, 0.0012255566f, -0.000626776076f, 0.0f, 0.0f},
+    {1.0001148f, -0.000473800203f, 0.000915988407f, -0.00109025242f, 0.000878571649f, -0.000489278464f, 0.0f, 0.0f},
+    {1.00006795f, -0.000289616291f, 0.000580517226f, -0.00072102464f, 0.000612892502f, -0.000367486558f, 0.0f, 0.0f},
+    {1.00003958f, -0.000173923618f, 0.00036088872f, -0.000466632831f, 0.000416700932f, -0.000266727846f, 0.0f, 0.0f},
+    {1.00002265f, -0.000102627637f, 0.00022013516f, -0.000295699836f, 0.000276458391f, -0.000187669866f, 0.0f, 0.0f},
+    {1.00001276f, -5.95108431e-05f, 0.00013178715f, -0.000183564625f, 0.000179156108f, -0.00012830089f, 0.0f, 0.0f},
+    {1.00000703f, -3.39159633e-05f, 7.74499495e-05f, -0.00011167887f, 0.00011349727f, -8.53785241e-05f, 0.0f, 0.0f},
+    {1.00000381f, -1.89991406e-05f, 4.46909726e-05f, -6.66123815e-05f, 7.033773e-05f, -5.53811478e-05f, 0.0f, 0.0f},
+    {1.00000203f, -1.04622877e-05f, 2.53248036e-05f, -3.89653796e-05f, 4.26670013e-05f, -3.50558839e-05f, 0.0f, 0.0f},
+    {1.00000107f, -5.66395465e-06f, 1.40951306e-05f, -2.23596162e-05f, 2.53461476e-05f, -2.16744575e-05f, 0.0f, 0.0f},
+    {1.0000006f, -3.01472323e-06f, 7.70639417e-06f, -1.25898041e-05f, 1.47514247e-05f, -1.30996305e-05f, 0.0f, 0.0f},
+    {1.00000024f, -1.57776049e-06f, 4.13950875e-06f, -6.95726931e-06f, 8.41434485e-06f, -7.74419095e-06f, 0.0f, 0.0f},
+    {1.00000012f, -8.11950201e-07f, 2.18480795e-06f, -3.77406877e-06f, 4.70558189e-06f, -4.4806452e-06f, 0.0f, 0.0f},
+    {1.00000012f, -4.10902572e-07f, 1.13316025e-06f, -2.01006151e-06f, 2.58070827e-06f, -2.53840221e-06f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
 };
 /* END GENERATED */
 #define FA_GS_NEAR_MAGIC 1572864.0f  /* 1.5*2^20: a + it rounds a to a multiple of 1/8, round(8a) in the low bits */
-#define FA_GS_NEAR_CLAMP 7.75f       /* round(8a) <= 62: rows 48..63 are zero */
+#define FA_GS_NEAR_CLAMP 7.75f       /* round(8a) <= 62: rows 48..63, the saturated values */
 
-/* F(a) (tab = fa_gs_nf) or G(a) (fa_gs_ng, root = 1) for a < FA_GS_NEAR_MAX,
- * 0 above (rows 48..63 are zero; k is masked to 6 bits all the same).  SSE2 has no
+/* F(a) (tab = fa_gs_nf), or gelu'(x) (fa_gs_ng, root = 1: G(a) for x < 0,
+ * 1 - G(a) for x >= 0, t' shifted to G's centres) for a < FA_GS_NEAR_MAX;
+ * above, rows 48..63 give 0 (F, G) or 1 (1 - G) (k is masked to 6 bits all
+ * the same).  SSE2 has no
  * permutes: each lane's row is loaded by itself, coefficients 0-3 with one
  * 16-byte load and a 4x4 transpose, 4-5 with 8-byte loads into pairs of
  * lanes and two shufps.  The loop is bound by its instruction count (about
  * five per cycle on Zen 4): every instruction here costs. */
-FA_GS_INLINE __m128 fa_gs_near(const float (*tab)[FA_GS_NEAR_WIDTH], __m128 a, int root)
+FA_GS_INLINE __m128 fa_gs_near(const float (*tab)[FA_GS_NEAR_WIDTH], __m128 a, __m128 x, int root)
 {
     /* a >= NEAR_MAX (inf too) reads a zero row: F = G = 0 (saturated
      * results for x > 0, no blend needed); NaN stays (min's second operand) */
@@ -402,7 +470,11 @@ FA_GS_INLINE __m128 fa_gs_near(const float (*tab)[FA_GS_NEAR_WIDTH], __m128 a, i
     __m128 k = _mm_add_ps(a, FA_GS_V(FA_GS_NEAR_MAGIC));
     __m128 t = _mm_sub_ps(a, _mm_sub_ps(k, FA_GS_V(FA_GS_NEAR_MAGIC)));   /* exact, |t| <= 1/16 */
     /* the rows' byte offsets (rows of 32 bytes) */
-    __m128i off = _mm_slli_epi32(_mm_and_si128(_mm_castps_si128(k), _mm_set1_epi32(63)), 5);
+    __m128i ix = _mm_and_si128(_mm_castps_si128(k), _mm_set1_epi32(63));
+    if (root)       /* x >= 0 (sign bit clear): rows 64.., 1 - G */
+        ix = _mm_or_si128(ix, _mm_andnot_si128(_mm_srai_epi32(_mm_castps_si128(x), 31),
+                                               _mm_set1_epi32(64)));
+    __m128i off = _mm_slli_epi32(ix, 5);
     const char *base = (const char *)tab;
 #if defined(__x86_64__) || defined(_M_X64)
     /* two 64-bit moves instead of four 32-bit ones and their shuffles */
@@ -446,15 +518,14 @@ FA_GS_INLINE __m128 fa_gs_near_gelu(__m128 x)
     __m128 sign = _mm_and_ps(x, FA_GS_V(-0.0f)), a = _mm_xor_ps(x, sign);
     /* max(0, x) returns its second operand on equal zeros and NaN: -0.0 and
      * NaN stay; x < 0: -F, and -0.0 where F = +0 (the sign ORed in) */
-    return _mm_or_ps(_mm_sub_ps(_mm_max_ps(_mm_setzero_ps(), x), fa_gs_near(fa_gs_nf, a, 0)), sign);
+    return _mm_or_ps(_mm_sub_ps(_mm_max_ps(_mm_setzero_ps(), x), fa_gs_near(fa_gs_nf, a, x, 0)), sign);
 }
 
-/* gelu'(x) by the near path: x < 0 ? G : 1 - G (gelu'(-0.0) = 1 - G(0) = 1/2) */
+/* gelu'(x) by the near path: G(a) for x < 0 (-0.0: G(0) = 1/2), 1 - G(a)
+ * otherwise, the half of the table picked by the sign bit */
 FA_GS_INLINE __m128 fa_gs_near_grad(__m128 x)
 {
-    __m128 gv = fa_gs_near(fa_gs_ng, _mm_andnot_ps(FA_GS_V(-0.0f), x), 1);
-    __m128 neg = _mm_cmplt_ps(x, _mm_setzero_ps());
-    return _mm_or_ps(_mm_and_ps(neg, gv), _mm_andnot_ps(neg, _mm_sub_ps(FA_GS_V(1.0f), gv)));
+    return fa_gs_near(fa_gs_ng, _mm_andnot_ps(FA_GS_V(-0.0f), x), x, 1);
 }
 
 /* ---- the loops ---------------------------------------------------------------

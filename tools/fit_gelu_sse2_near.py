@@ -13,7 +13,9 @@ per lane and transposes into coefficient vectors.  G's pieces are centred
 on k/8 + (r - 6/8), r = 0.7518 the root of G, in its piece 6: G is a
 polynomial in t' = (t - (r_hi - 6/8)) - r_lo for every lane (no mask to
 find the root's piece), and G = t'*p(t') in the root's piece, so gelu'
-keeps its relative accuracy through the root.  Rows 48..63 are zero: k is
+keeps its relative accuracy through the root.  fa_gs_ng holds G in rows
+0..63 and 1 - G in rows 64..127 (1 past the near range): the sign of x
+picks the half, and gelu' = x < 0 ? G : 1 - G needs no select.  Rows 48..63 are zero: k is
 masked to 6 bits, so the lanes outside the near range (whose results are
 replaced) read inside the table.
 
@@ -72,7 +74,9 @@ def main():
     NF = fit_near(F, G, r, (rpiece,), "", report, pieces=PIECES, step=STEP, deg=DEG)[0]
     # G: every piece centred on k/8 + (r - ROOTPIECE/8), t' = (t - dhi) - dlo
     # for every lane (no mask for the root's piece, where G = t'*p(t'))
-    NG = []
+    # and gelu'(x) = 1 - G(a) for x >= 0 in rows 64 + k (the sign of x picks
+    # the half: no select per lane); rows 64 + 48.. hold 1 (saturated)
+    NG, NG1 = [], []
     for k in range(PIECES):
         lo, hi = max(mp.mpf(0), k * STEP - STEP / 2), k * STEP + STEP / 2
         if k == rpiece:
@@ -81,10 +85,13 @@ def main():
         else:
             c = k * STEP + (mp.mpf(dhi) + mp.mpf(rlo))
             gc = cheb_mono(G, lo, hi, DEG, c)
+        g1c = [f32(v) for v in cheb_mono(lambda v: 1 - G(v), lo, hi, DEG, c)]
         gc = [f32(v) for v in gc]
-        report.append("near %d G (centre k/8 + %s) rel %.2e" % (k, mp.nstr(c - k * STEP, 6),
-                                                                 max_rel(G, gc, lo, hi, c, 200)))
+        report.append("near %d G (centre k/8 + %s) rel %.2e  1 - G rel %.2e"
+                      % (k, mp.nstr(c - k * STEP, 6), max_rel(G, gc, lo, hi, c, 200),
+                         max_rel(lambda v: 1 - G(v), g1c, lo, hi, c, 200)))
         NG.append(gc)
+        NG1.append(g1c)
     # gelu(x) = x where F(x) < ulp(x)/2 = 2^-22 on [4, 8); gelu' = 1 where |G| < 2^-24
     sat_f = sat_point(F, mp.mpf(2) ** -22)
     sat_g = sat_point(lambda v: -G(v), mp.mpf(2) ** -24)
@@ -100,10 +107,12 @@ def main():
              "#define FA_GS_NEAR_DLO %s  /* r_lo */" % flit(rlo),
              "#define FA_GS_SAT_F %s  /* gelu(x) = x for x >= this */" % flit(float(sat_f)),
              "#define FA_GS_SAT_G %s  /* gelu'(x) = 1 for x >= this */" % flit(float(sat_g))]
-    for name, table in (("fa_gs_nf", NF), ("fa_gs_ng", NG)):
-        lines.append("static const float %s[%d][%d] FA_GS_ALIGN16 = {" % (name, ROWS, WIDTH))
+    def pad(table, fill):
         rows = [list(piece) + [0.0] * (WIDTH - DEG - 1) for piece in table]
-        rows += [[0.0] * WIDTH] * (ROWS - PIECES)
+        return rows + [[fill] + [0.0] * (WIDTH - 1)] * (ROWS - PIECES)
+
+    for name, rows in (("fa_gs_nf", pad(NF, 0.0)), ("fa_gs_ng", pad(NG, 0.0) + pad(NG1, 1.0))):
+        lines.append("static const float %s[%d][%d] FA_GS_ALIGN16 = {" % (name, len(rows), WIDTH))
         for piece in rows:
             lines.append("    {%s}," % ", ".join(flit(v) for v in piece))
         lines.append("};")
