@@ -1,4 +1,4 @@
-"""float32 GELU past the near range, where the AVX-512 loops switch formulas.
+"""float32 GELU past the near range, where the SIMD loops switch formulas.
 
 At the avx512 level the float32 loops evaluate |x| < 3.9375 with exp-free
 pieces of width 1/8 and queue the rest for an exp path whose pieces have
@@ -37,6 +37,17 @@ def _check(x, name, approximate):
 @pytest.mark.parametrize("name, approximate", GELU_KINDS)
 def test_gelu_float32_at_far_piece_boundaries(simd_level, name, approximate):
     _check(every_float_around(FAR_BOUNDARIES, np.float32, 96), name, approximate)
+
+
+# the baseline (SSE2) scheme: its near pieces' ties ((2j+1)/16: k = round(8a)
+# and t must round them alike), the forward's saturation point, the end of
+# the near range (5.9375: past it x > 0 reads a zero row, x < 0 takes the exp
+# path) and the clamp of the table index (_gelu_sse2.h)
+BASELINE_BOUNDARIES = [(2 * j + 1) / 16 for j in range(48)] + [5.375, 5.9375, 7.75]
+
+
+def test_gelu_float32_at_baseline_near_boundaries(simd_level):
+    _check(every_float_around(BASELINE_BOUNDARIES, np.float32, 64), "gelu", "none")
 
 
 @pytest.mark.parametrize("name, approximate", GELU_KINDS)
@@ -111,3 +122,26 @@ def test_gelu_float64_at_high_saturation_is_correctly_rounded(simd_level, kind, 
     rel = np.abs(got - ref) / np.abs(ref)
     assert rel.max() <= 1e-14, f"worst at x={x[rel.argmax()]!r}"
     np.testing.assert_array_equal(got[past], ref[past])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float32_same_bits_in_a_mostly_negative_tail(simd_level, approximate, rng):
+    """Inputs nearly all far in the negative tail switch the baseline loops to
+    their exp-first form, where the other elements are blended in from the
+    near path: every element must get the same bits there as among
+    unit-scale inputs, where the loops run near-first and queue the tail."""
+    n = 6 * 1024 + 13
+    x = (-rng.uniform(5.0, 16.0, n)).astype(np.float32)
+    few = rng.random(n) < 0.1
+    x[few] = (4 * rng.standard_normal(few.sum())).astype(np.float32)
+    g = rng.standard_normal(n).astype(np.float32)
+    # the same elements scattered among 20 times as many N(0, 1) inputs
+    w = rng.standard_normal(21 * n).astype(np.float32)
+    wg = rng.standard_normal(21 * n).astype(np.float32)
+    at = rng.choice(21 * n, n, replace=False)
+    w[at], wg[at] = x, g
+    for got, among in [(fa.gelu(x, approximate=approximate), fa.gelu(w, approximate=approximate)),
+                       (fa.gelu_backward(g, x, approximate=approximate),
+                        fa.gelu_backward(wg, w, approximate=approximate))]:
+        np.testing.assert_array_equal(got.view(np.uint32), among[at].view(np.uint32))
+    _check(x, "gelu" if approximate == "none" else "gelu_tanh", approximate)
