@@ -136,7 +136,7 @@ def _last_level_cache_bytes():
 
 cdef fa_index STREAM_MIN_BYTES = max(STREAM_MIN_BYTES_FLOOR, _last_level_cache_bytes())
 cdef enum:
-    STREAM_BUFFER_DOUBLES = 2048
+    STREAM_BUFFER_DOUBLES = 512
     # PReLU runs (one channel's inner elements) shorter than this skip the
     # store alignment: the second call costs more than it saves
     PRELU_ALIGNED_RUN = 1024
