@@ -105,7 +105,7 @@ cdef fa_index GRAIN_GELU_F64 = 1 << 12
 # reduction order never depends on the number of threads.
 cdef fa_index REDUCE_BLOCK = 1 << 14
 # ReLU-family outputs of at least this many bytes are written with
-# non-temporal stores (through a small per-thread buffer of 16 KiB): far
+# non-temporal stores (through a small per-thread buffer of 4 KiB): far
 # beyond the caches that saves reading each output line before overwriting
 # it.  Measured (1 thread, AVX-512, this VM): ReLU and Leaky ReLU backward
 # 1.2-1.3x faster at 64 MiB, no better at 32 MiB, slower at 16 MiB and
@@ -136,6 +136,11 @@ def _last_level_cache_bytes():
 
 cdef fa_index STREAM_MIN_BYTES = max(STREAM_MIN_BYTES_FLOOR, _last_level_cache_bytes())
 cdef enum:
+    # The buffer alternates a burst of loads (the kernel) with a burst of
+    # streaming stores; with 16 KiB bursts the two did not overlap: a C loop
+    # doing the same at float64 2^24 took 0.9-1.0 ns per element, with 4 KiB
+    # (or 1 KiB, 512 B) 0.56-0.63, as fast as storing directly (AVX-512,
+    # Zen 4).
     STREAM_BUFFER_DOUBLES = 512
     # PReLU runs (one channel's inner elements) shorter than this skip the
     # store alignment: the second call costs more than it saves
@@ -359,7 +364,7 @@ cdef inline fa_index _slice_length(fa_index n, int nt) noexcept nogil:
 
 cdef void _streamed(int op, const floating *g, const floating *x, floating *out, fa_index n,
                     double param) noexcept nogil:
-    """One thread's share through a 16 KiB buffer to streaming stores; g is
+    """One thread's share through a 4 KiB buffer to streaming stores; g is
     NULL for a forward op.  Kept out of line: the plain path needs no buffer."""
     cdef double buffer[STREAM_BUFFER_DOUBLES]
     cdef floating *chunk = <floating *>buffer
