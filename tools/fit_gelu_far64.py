@@ -19,7 +19,7 @@ import sys
 import mpmath as mp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fit_gelu_f32 import emit  # noqa: E402  (prints the block, --check)
+from fit_gelu_f32 import cheb_mono, emit, horner  # noqa: E402  (emit: the block, --check)
 
 mp.mp.dps = 50
 
@@ -31,34 +31,6 @@ TARGET = 7e-17        # the generic fit (degree 21 on [0, 40]) has 7.2e-17
 
 def m_exact(a):
     return mp.erfc(a / mp.sqrt(2)) / 2 * mp.exp(a * a / 2)
-
-
-def cheb_mono(f, deg):
-    """Chebyshev interpolant of f on [-1, 1], as monomial coefficients."""
-    n = deg + 1
-    nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / n) for k in range(n)]
-    vals = [f(u) for u in nodes]
-    c = [2 * mp.fsum(vals[k] * mp.cos(mp.pi * j * (k + mp.mpf(1) / 2) / n) for k in range(n)) / n
-         for j in range(n)]
-    c[0] /= 2
-    T = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
-    for j in range(2, n):
-        t = [mp.mpf(0)] + [2 * v for v in T[j - 1]]
-        for i, v in enumerate(T[j - 2]):
-            t[i] -= v
-        T.append(t)
-    mono = [mp.mpf(0)] * n
-    for j in range(n):
-        for i, v in enumerate(T[j]):
-            mono[i] += c[j] * v
-    return mono
-
-
-def horner(coefs, u):
-    p = mp.mpf(0)
-    for cf in reversed(coefs):
-        p = p * u + cf
-    return p
 
 
 def main():
@@ -73,7 +45,7 @@ def main():
         return m_exact(a) * (a + K)
 
     for deg in range(12, 22):
-        coefs = [float(c) for c in cheb_mono(g_of_u, deg)]
+        coefs = [float(c) for c in cheb_mono(g_of_u, -1, 1, deg, 0)]
         worst = mp.mpf(0)
         for k in range(1201):          # m itself on a grid of a, through the rounded P, Q
             a = NEAR_MAX + (END - NEAR_MAX) * k / 1200
