@@ -1,7 +1,7 @@
 /*
  * fastact/_gelu_sse2.h -- float32 exact GELU (forward and backward) for the
  * baseline level: SSE2 only (x86-64 v1: no FMA, no permutes, no pshufb), four
- * lanes, the same arithmetic for every element.
+ * lanes; the path an element takes depends on its value alone.
  *
  * Near range, |x| < 5.9375 (every element of N(0,1) data but 3 in 10^9;
  * x >= 5.9375 too, see below): no exp, no division.
