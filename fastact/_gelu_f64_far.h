@@ -91,12 +91,8 @@ FV_ATTR FV_T FV_FN(fa_gf_exp)(FV_T w, FV_T wl)
     FV_T t = FV_FMA(w, FV_SET1(FA_LOG2E), shift); /* n + 1023 in the low bits */
     FV_T n = FV_SUB(t, shift);
     FV_T r = FV_ADD(FV_FMA(n, FV_SET1(-FA_LN2_HI), w), FV_FMA(n, FV_SET1(-FA_LN2_LO), wl));
-    static const double c[12] = {1.0, 1.0, 0.5000000000000019, 0.16666666666666682,
-                                 0.04166666666648424, 0.008333333333319305,
-                                 0.0013888888953339472, 0.00019841269890835087,
-                                 2.4801484388380035e-05, 2.755724007735639e-06,
-                                 2.763304334996162e-07, 2.5110348050125477e-08};
-    FV_T p = FV_FN(fa_gf_poly)(c, 11, r, FV_MUL(r, r));
+    static const double c[FA__EXP_DEG64 + 1] = {FA__EXP_COEFS64}; /* _simd.h's fa__exp_poly64 */
+    FV_T p = FV_FN(fa_gf_poly)(c, FA__EXP_DEG64, r, FV_MUL(r, r));
     return FV_MUL(p, FV_SHL52(t)); /* 2^n: n + 1023 moved into the exponent field */
 }
 

@@ -107,6 +107,8 @@ static inline double fa__exp_poly64(double u)
     p = p * u + 1.0;
     return p;
 }
+#define FA__EXP_DEG64 11
+#define FA__EXP_COEFS64 1.0, 1.0, 0.5000000000000019, 0.16666666666666682, 0.04166666666648424, 0.008333333333319305, 0.0013888888953339472, 0.00019841269890835087, 2.4801484388380035e-05, 2.755724007735639e-06, 2.763304334996162e-07, 2.5110348050125477e-08  /* c[0] .. c[DEG] */
 /* exp(u) on |u| <= 0.3475, degree 8, rel err 1.1e-12 */
 static inline double fa__exp_poly32(double u)
 {

@@ -160,6 +160,9 @@ for tag, target, degs in (("64", 2.5e-17, range(9, 16)), ("32", 2e-11, range(5, 
     report.append("exp%s: degree %d on |r|<=%s  max rel err %.3g" % (tag, d, mp.nstr(RMAX, 6), err))
     out.append(c_horner("fa__exp_poly%s" % tag, coefs,
                         "exp(u) on |u| <= %s, degree %d, rel err %.2g" % (mp.nstr(RMAX, 6), d, err)))
+    if tag == "64":   # the same coefficients for the vector far path (_gelu_f64_far.h)
+        out.append("#define FA__EXP_DEG64 %d" % d)
+        out.append("#define FA__EXP_COEFS64 %s  /* c[0] .. c[DEG] */" % ", ".join(lit(c) for c in coefs))
 
 
 # ---------------------------------------------------------------- m(a)
